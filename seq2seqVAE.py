@@ -1,0 +1,720 @@
+"""Sketch-RNN (Ha & Eck, "A Neural Representation of Sketch Drawings", 2017)
+as a Keras 3 model: a bidirectional-LSTM encoder reads a stroke-5 sketch into
+a latent z, and an autoregressive LSTM decoder (plain, layer-norm or HyperLSTM
+cell) emits a bivariate Gaussian mixture over pen offsets plus pen-state
+logits.  A faithful port of Magenta's sketch_rnn: same hyper-parameters,
+initialisers, losses and checkpoint variables.
+"""
+import json
+import math
+import os
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+# --------------------------------------------------------------------------
+# Hyper-parameters: Magenta's names and defaults.
+# --------------------------------------------------------------------------
+DEFAULT_HPARAMS = dict(
+    data_set=['aaron_sheep.npz'],  # one .npz name or a list, concatenated
+    num_steps=10000000,            # total training steps
+    save_every=500,                # steps between validations/checkpoints
+    max_seq_len=250,               # set by the data loader
+    dec_rnn_size=512,
+    dec_model='lstm',              # lstm, layer_norm or hyper
+    enc_rnn_size=256,
+    enc_model='lstm',              # lstm, layer_norm or hyper
+    z_size=128,
+    kl_weight=0.5,
+    kl_weight_start=0.01,
+    kl_tolerance=0.2,              # KL floor: below it the KL term is not optimised
+    batch_size=100,
+    grad_clip=1.0,
+    num_mixture=20,
+    learning_rate=0.001,
+    decay_rate=0.9999,             # learning-rate decay per step
+    kl_decay_rate=0.99995,         # KL-weight annealing per step
+    min_learning_rate=0.00001,
+    use_recurrent_dropout=True,    # dropout on the cell candidate, no memory loss
+    recurrent_dropout_prob=0.90,   # keep probability
+    use_input_dropout=False,
+    input_dropout_prob=0.90,       # keep probability
+    use_output_dropout=False,
+    output_dropout_prob=0.90,      # keep probability
+    random_scale_factor=0.15,      # data augmentation: random x/y stretch
+    augment_stroke_prob=0.10,      # data augmentation: point dropping
+    conditional=True,              # False: decoder-only model, no encoder
+    is_training=True,              # False: pen loss masked after the sketch ends
+)
+CELL_TYPES = ('lstm', 'layer_norm', 'hyper')
+
+
+class HParams:
+    """Attribute bag of hyper-parameters with Magenta's `parse` syntax."""
+
+    def __init__(self, **values):
+        unknown = set(values) - set(DEFAULT_HPARAMS)
+        if unknown:
+            raise ValueError(f'unknown hyper-parameter(s): {", ".join(sorted(unknown))}')
+        self.__dict__.update(values)
+
+    def values(self):
+        return dict(self.__dict__)
+
+    def copy(self):
+        return HParams(**json.loads(json.dumps(self.values())))
+
+    def set(self, name, value):
+        """Sets one hyper-parameter, converted to the type of its default."""
+        if name not in DEFAULT_HPARAMS:
+            raise ValueError(f"unknown hyper-parameter '{name}'; known: "
+                             f"{', '.join(sorted(DEFAULT_HPARAMS))}")
+        setattr(self, name, _convert(name, value, DEFAULT_HPARAMS[name]))
+
+    def parse(self, text):
+        """Applies "name=value,name=value"; lists as name=[a.npz;b.npz] or a;b."""
+        for item in _split_assignments(text):
+            name, sep, value = item.partition('=')
+            if not sep:
+                raise ValueError(f"hyper-parameter '{item}' is not of the form name=value")
+            self.set(name.strip(), value.strip())
+        return self
+
+    def to_json(self, **kwargs):
+        return json.dumps(self.values(), **kwargs)
+
+    def parse_json(self, text):
+        for name, value in json.loads(text).items():
+            self.set(name, value)
+        return self
+
+    def __repr__(self):
+        return f'HParams({self.values()})'
+
+
+def _split_assignments(text):
+    """Splits on commas that are not inside [...] lists."""
+    items, depth, current = [], 0, ''
+    for ch in text:
+        depth += {'[': 1, ']': -1}.get(ch, 0)
+        if ch == ',' and depth == 0:
+            items.append(current)
+            current = ''
+        else:
+            current += ch
+    items.append(current)
+    return [item for item in (i.strip() for i in items) if item]
+
+
+def _convert(name, value, default):
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                if value.lower() in ('true', '1'):
+                    return True
+                if value.lower() in ('false', '0'):
+                    return False
+                raise ValueError
+            if value in (0, 1):
+                return bool(value)
+            raise ValueError
+        if isinstance(default, list):
+            if isinstance(value, str):
+                value = [v.strip() for v in value.strip('[]').replace(';', ',').split(',')]
+            elif not isinstance(value, (list, tuple)):
+                value = [value]
+            return [str(v) for v in value if str(v)]
+        if isinstance(default, int):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(float(value)) if isinstance(value, str) and '.' in value else int(value)
+        if isinstance(default, float):
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"hyper-parameter '{name}': cannot use {value!r} "
+                         f"(expected {type(default).__name__})") from None
+
+
+def get_default_hparams():
+    """A fresh HParams holding Magenta's defaults."""
+    return HParams(**json.loads(json.dumps(DEFAULT_HPARAMS)))
+
+
+# --------------------------------------------------------------------------
+# Recurrent cells.  Each cell projects a whole input sequence at once
+# (`project_inputs`), so the time loop only multiplies the recurrent state.
+# States are tuples; `state_from_flat` reads Magenta's flat layout, which is
+# what the decoder's initial state tanh(W z + b) is laid out as.
+# --------------------------------------------------------------------------
+class LSTMOrthogonal(keras.initializers.Initializer):
+    """Orthogonal initialisation of each of the four gate blocks separately."""
+
+    def __call__(self, shape, dtype=None):
+        rows, cols = shape
+        blocks = [keras.initializers.Orthogonal()((rows, cols // 4), dtype=dtype)
+                  for _ in range(4)]
+        return keras.ops.concatenate(blocks, axis=1)
+
+
+def layer_norm(x, gamma, beta, epsilon=1e-3):
+    """Layer normalisation over the last axis (Ba et al. 2016), Magenta's epsilon."""
+    mean = tf.reduce_mean(x, axis=-1, keepdims=True)
+    var = tf.reduce_mean(tf.square(x - mean), axis=-1, keepdims=True)
+    return (x - mean) * tf.math.rsqrt(var + epsilon) * gamma + beta
+
+
+def layer_norm_gates(gates, gamma, beta):
+    """Normalises each of the four gate pre-activations on its own."""
+    shape = tf.shape(gates)
+    units = gates.shape[-1] // 4
+    split = tf.reshape(gates, tf.concat([shape[:-1], [4, units]], 0))
+    split = layer_norm(split, 1.0, 0.0)
+    return tf.reshape(split, shape) * gamma + beta
+
+
+class LSTMCell(keras.layers.Layer):
+    """LSTM with orthogonal recurrent weights, forget bias 1.0 and recurrent
+    dropout on the candidate g only, so no memory is lost (Semeniuta et al. 2016).
+    State: (c, h); Magenta's flat layout is [c, h]."""
+
+    magenta_scope = 'LSTMCell'
+
+    def __init__(self, units, forget_bias=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.forget_bias = forget_bias
+
+    @property
+    def state_size(self):
+        return 2 * self.units
+
+    def build(self, input_dim):
+        self.W_xh = self.add_weight(name='W_xh', shape=(input_dim, 4 * self.units),
+                                    initializer='glorot_uniform')
+        self.W_hh = self.add_weight(name='W_hh', shape=(self.units, 4 * self.units),
+                                    initializer=LSTMOrthogonal())
+        self.bias = self.add_weight(name='bias', shape=(4 * self.units,), initializer='zeros')
+
+    def project_inputs(self, seq, static=None):
+        """seq [B, T, F] (+ static [B, S] shared by all steps) -> [B, T, 4H]."""
+        return _project(seq, static, self.W_xh) + self.bias
+
+    def state_from_flat(self, flat):
+        c, h = tf.split(flat, 2, axis=-1)
+        return (c, h)
+
+    def zero_state(self, batch_size):
+        return self.state_from_flat(tf.zeros([batch_size, self.state_size]))
+
+    @staticmethod
+    def output(state):
+        return state[1]
+
+    def step(self, projected, state, keep_mask):
+        c, h = state
+        gates = projected + tf.matmul(h, self.W_hh)
+        return self._update(gates, c, keep_mask, lambda new_c: tf.tanh(new_c))
+
+    def _update(self, gates, c, keep_mask, squash_c):
+        i, j, f, o = tf.split(gates, 4, axis=-1)
+        g = tf.tanh(j)
+        if keep_mask is not None:
+            g = g * keep_mask
+        new_c = c * tf.sigmoid(f + self.forget_bias) + tf.sigmoid(i) * g
+        new_h = squash_c(new_c) * tf.sigmoid(o)
+        return (new_c, new_h)
+
+    def load_magenta(self, read, scope):
+        self.W_xh.assign(read(f'{scope}/W_xh'))
+        self.W_hh.assign(read(f'{scope}/W_hh'))
+        self.bias.assign(read(f'{scope}/bias'))
+
+
+class LayerNormLSTMCell(LSTMCell):
+    """LSTM with layer norm on each gate and on the cell (no gate bias: the
+    layer-norm beta plays its part).  Magenta's flat state layout is [h, c]."""
+
+    magenta_scope = 'LayerNormLSTMCell'
+
+    def build(self, input_dim):
+        self.W_xh = self.add_weight(name='W_xh', shape=(input_dim, 4 * self.units),
+                                    initializer='glorot_uniform')
+        self.W_hh = self.add_weight(name='W_hh', shape=(self.units, 4 * self.units),
+                                    initializer=LSTMOrthogonal())
+        self.ln_all_gamma, self.ln_all_beta = self._ln_weights('ln_all', 4 * self.units)
+        self.ln_c_gamma, self.ln_c_beta = self._ln_weights('ln_c', self.units)
+
+    def _ln_weights(self, name, size):
+        return (self.add_weight(name=f'{name}_gamma', shape=(size,), initializer='ones'),
+                self.add_weight(name=f'{name}_beta', shape=(size,), initializer='zeros'))
+
+    def project_inputs(self, seq, static=None):
+        return _project(seq, static, self.W_xh)
+
+    def state_from_flat(self, flat):
+        h, c = tf.split(flat, 2, axis=-1)
+        return (c, h)
+
+    def step(self, projected, state, keep_mask):
+        c, h = state
+        gates = layer_norm_gates(projected + tf.matmul(h, self.W_hh),
+                                 self.ln_all_gamma, self.ln_all_beta)
+        return self._update(gates, c, keep_mask, self._squash_c)
+
+    def _squash_c(self, new_c):
+        return tf.tanh(layer_norm(new_c, self.ln_c_gamma, self.ln_c_beta))
+
+    def load_magenta(self, read, scope):
+        self.W_xh.assign(read(f'{scope}/W_xh'))
+        self.W_hh.assign(read(f'{scope}/W_hh'))
+        for name in ('ln_all', 'ln_c'):
+            getattr(self, f'{name}_gamma').assign(read(f'{scope}/{name}/ln_gamma'))
+            getattr(self, f'{name}_beta').assign(read(f'{scope}/{name}/ln_beta'))
+
+
+class HyperLSTMCell(LayerNormLSTMCell):
+    """HyperLSTM (Ha et al. 2016): a small layer-norm LSTM reads [x, h] and
+    emits, every step, per-gate scales (and, for the recurrent part, shifts)
+    of the main LSTM's pre-activations.  The eight hyper-norm projections of
+    Magenta's cell are fused into two matmuls and two einsums.
+    State: (c, h, hyper_c, hyper_h); Magenta's flat layout is
+    [h, hyper_h, c, hyper_c]."""
+
+    magenta_scope = 'HyperLSTMCell'
+    GATES = ('i', 'j', 'f', 'o')
+
+    def __init__(self, units, hyper_units=256, hyper_embedding_size=32, **kwargs):
+        super().__init__(units, **kwargs)
+        self.hyper_units = hyper_units
+        self.embedding_size = hyper_embedding_size
+        self.hyper_cell = LayerNormLSTMCell(hyper_units, name='hyper_cell')
+
+    @property
+    def state_size(self):
+        return 2 * (self.units + self.hyper_units)
+
+    def build(self, input_dim):
+        self.input_dim = input_dim
+        units, emb = self.units, self.embedding_size
+        self.W_xh = self.add_weight(name='W_xh', shape=(input_dim, 4 * units),
+                                    initializer='glorot_uniform')
+        self.W_hh = self.add_weight(name='W_hh', shape=(units, 4 * units),
+                                    initializer=LSTMOrthogonal())
+        self.bias = self.add_weight(name='bias', shape=(4 * units,), initializer='zeros')
+        self.ln_all_gamma, self.ln_all_beta = self._ln_weights('ln_all', 4 * units)
+        self.ln_c_gamma, self.ln_c_beta = self._ln_weights('ln_c', units)
+        self.hyper_cell.build(input_dim + units)  # it reads [x, h]
+        # Scales: 8 embeddings (ix..ox, ih..oh) start at exactly 1.0 (zero
+        # weights, unit bias) times 0.1/emb, i.e. alpha = 0.1: the recurrent
+        # batch-norm initialisation of Cooijmans et al. 2016.
+        self.zw_w = self.add_weight(name='zw_w', shape=(self.hyper_units, 8 * emb),
+                                    initializer='zeros')
+        self.zw_b = self.add_weight(name='zw_b', shape=(8 * emb,), initializer='ones')
+        self.alpha_w = self.add_weight(name='alpha_w', shape=(8, emb, units),
+                                       initializer=keras.initializers.Constant(0.1 / emb))
+        # Shifts, for the recurrent contributions only.
+        self.zb_w = self.add_weight(name='zb_w', shape=(self.hyper_units, 4 * emb),
+                                    initializer=keras.initializers.RandomNormal(stddev=0.01))
+        self.beta_w = self.add_weight(name='beta_w', shape=(4, emb, units),
+                                      initializer='zeros')
+
+    def project_inputs(self, seq, static=None):
+        """Main and hyper-cell input projections, side by side."""
+        hyper_w_x = self.hyper_cell.W_xh[:self.input_dim]
+        return tf.concat([_project(seq, static, self.W_xh),
+                          _project(seq, static, hyper_w_x)], axis=-1)
+
+    def state_from_flat(self, flat):
+        total_h, total_c = tf.split(flat, 2, axis=-1)
+        return (total_c[:, :self.units], total_h[:, :self.units],
+                total_c[:, self.units:], total_h[:, self.units:])
+
+    def step(self, projected, state, keep_mask):
+        c, h, hyper_c, hyper_h = state
+        x_part, hyper_x_part = tf.split(projected, [4 * self.units, 4 * self.hyper_units], -1)
+        hyper_projected = hyper_x_part + tf.matmul(h, self.hyper_cell.W_xh[self.input_dim:])
+        hyper_c, hyper_h = self.hyper_cell.step(hyper_projected, (hyper_c, hyper_h), None)
+
+        batch = tf.shape(h)[0]
+        emb = self.embedding_size
+        zw = tf.reshape(tf.matmul(hyper_h, self.zw_w) + self.zw_b, [batch, 8, emb])
+        alpha = tf.einsum('bke,keu->bku', zw, self.alpha_w)
+        zb = tf.reshape(tf.matmul(hyper_h, self.zb_w), [batch, 4, emb])
+        beta = tf.einsum('bke,keu->bku', zb, self.beta_w)
+        xh = tf.reshape(x_part, [batch, 4, self.units])
+        hh = tf.reshape(tf.matmul(h, self.W_hh), [batch, 4, self.units])
+        gates = alpha[:, :4] * xh + alpha[:, 4:] * hh + beta
+        gates = tf.reshape(gates, [batch, 4 * self.units]) + self.bias
+        gates = layer_norm_gates(gates, self.ln_all_gamma, self.ln_all_beta)
+        new_c, new_h = self._update(gates, c, keep_mask, self._squash_c)
+        return (new_c, new_h, hyper_c, hyper_h)
+
+    def load_magenta(self, read, scope):
+        self.W_xh.assign(read(f'{scope}/W_xh'))
+        self.W_hh.assign(read(f'{scope}/W_hh'))
+        self.bias.assign(read(f'{scope}/bias'))
+        for name in ('ln_all', 'ln_c'):
+            getattr(self, f'{name}_gamma').assign(read(f'{scope}/{name}/ln_gamma'))
+            getattr(self, f'{name}_beta').assign(read(f'{scope}/{name}/ln_beta'))
+        self.hyper_cell.load_magenta(read, f'{scope}/{self.hyper_cell.magenta_scope}')
+        parts = [g + 'x' for g in self.GATES] + [g + 'h' for g in self.GATES]
+        self.zw_w.assign(np.concatenate([read(f'{scope}/hyper_{p}/zw/super_linear_w') for p in parts], 1))
+        self.zw_b.assign(np.concatenate([read(f'{scope}/hyper_{p}/zw/super_linear_b') for p in parts]))
+        self.alpha_w.assign(np.stack([read(f'{scope}/hyper_{p}/alpha/super_linear_w') for p in parts]))
+        recurrent = parts[4:]
+        self.zb_w.assign(np.concatenate([read(f'{scope}/hyper_{p}/zb/super_linear_w') for p in recurrent], 1))
+        self.beta_w.assign(np.stack([read(f'{scope}/hyper_{p}/beta/super_linear_w') for p in recurrent]))
+
+
+def _project(seq, static, weights):
+    """seq @ W[:F] (+ static @ W[F:] once for all steps, not every step)."""
+    seq_dim = seq.shape[-1]
+    out = tf.einsum('btf,fg->btg', seq, weights[:seq_dim])
+    if static is not None:
+        out += tf.matmul(static, weights[seq_dim:])[:, None, :]
+    return out
+
+
+CELLS = {'lstm': LSTMCell, 'layer_norm': LayerNormLSTMCell, 'hyper': HyperLSTMCell}
+
+
+def make_cell(kind, units, name):
+    if kind not in CELLS:
+        raise ValueError(f"unknown cell '{kind}': choose one of {', '.join(CELL_TYPES)}")
+    return CELLS[kind](units, name=name)
+
+
+def run_rnn(cell, projected, state, keep_masks=None, lengths=None):
+    """Runs `cell` over projected inputs [B, T, G] from `state`.
+
+    keep_masks: [B, T, H] recurrent-dropout masks (already scaled by 1/keep).
+    lengths: [B]; where given, each state stops changing after its sketch
+    ends, so the final state is the one at the sketch's last real point.
+    Returns (outputs h [B, T, H], final state).
+    """
+    projected = tf.transpose(projected, [1, 0, 2])
+    elems = [projected]
+    if keep_masks is not None:
+        elems.append(tf.transpose(keep_masks, [1, 0, 2]))
+    if lengths is not None:
+        steps = tf.shape(projected)[0]
+        alive = tf.sequence_mask(lengths, steps, dtype=projected.dtype)
+        elems.append(tf.transpose(alive)[:, :, None])
+
+    def body(prev, inputs):
+        inputs = list(inputs)
+        x = inputs.pop(0)
+        mask = inputs.pop(0) if keep_masks is not None else None
+        new = cell.step(x, prev, mask)
+        if lengths is not None:
+            alive_t = inputs.pop(0)
+            new = tuple(alive_t * n + (1.0 - alive_t) * p for n, p in zip(new, prev))
+        return new
+
+    states = tf.scan(body, tuple(elems), initializer=tuple(state))
+    final = tuple(s[-1] for s in states)
+    outputs = tf.transpose(cell.output(states), [1, 0, 2])
+    return outputs, final
+
+
+# --------------------------------------------------------------------------
+# Mixture density output and losses.
+# --------------------------------------------------------------------------
+def mixture_coefficients(output, num_mixture):
+    """Splits decoder outputs [..., 3 + 6M] into the mixture parameters:
+    pi, mu1, mu2, sigma1, sigma2, corr (each [..., M]), pen probabilities and
+    pen logits ([..., 3]); Graves 2013, eqs. 18-23."""
+    pen_logits = output[..., :3]
+    pi, mu1, mu2, log_s1, log_s2, pre_corr = tf.split(output[..., 3:], 6, axis=-1)
+    return dict(pi=tf.nn.softmax(pi), mu1=mu1, mu2=mu2,
+                sigma1=tf.exp(log_s1), sigma2=tf.exp(log_s2), corr=tf.tanh(pre_corr),
+                pen=tf.nn.softmax(pen_logits), pen_logits=pen_logits)
+
+
+def bivariate_normal(x1, x2, mu1, mu2, s1, s2, rho):
+    """Density of (x1, x2) under N(mu, s, rho); Graves 2013, eqs. 24-25."""
+    norm1, norm2 = x1 - mu1, x2 - mu2
+    s1s2 = s1 * s2
+    z = tf.square(norm1 / s1) + tf.square(norm2 / s2) - 2.0 * rho * norm1 * norm2 / s1s2
+    one_minus_rho2 = 1.0 - tf.square(rho)
+    return tf.exp(-z / (2.0 * one_minus_rho2)) / (2.0 * np.pi * s1s2 * tf.sqrt(one_minus_rho2))
+
+
+def reconstruction_loss(params, target, mask_pen_loss=False):
+    """L_R of the paper (eq. 9): offset loss L_s, zero after the sketch ends,
+    plus pen-state loss L_p (also masked when evaluating with masking); the
+    mean is over batch x max_seq_len, as Magenta divides."""
+    x1, x2 = target[..., 0:1], target[..., 1:2]
+    pen_target = target[..., 2:5]
+    density = bivariate_normal(x1, x2, params['mu1'], params['mu2'], params['sigma1'],
+                               params['sigma2'], params['corr'])
+    offset_loss = -tf.math.log(tf.reduce_sum(density * params['pi'], -1) + 1e-6)
+    not_ended = 1.0 - pen_target[..., 2]
+    offset_loss *= not_ended
+    pen_loss = tf.nn.softmax_cross_entropy_with_logits(labels=pen_target,
+                                                       logits=params['pen_logits'])
+    if mask_pen_loss:
+        pen_loss *= not_ended
+    return tf.reduce_mean(offset_loss + pen_loss)
+
+
+def kl_loss(mu, presig, kl_tolerance):
+    """KL(q(z|x) || N(0, I)) averaged over batch and z, floored at the tolerance."""
+    kl = -0.5 * tf.reduce_mean(1.0 + presig - tf.square(mu) - tf.exp(presig))
+    return tf.maximum(kl, kl_tolerance)
+
+
+# --------------------------------------------------------------------------
+# Schedules (Magenta's per-step formulas).
+# --------------------------------------------------------------------------
+class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """lr = (lr0 - min_lr) * decay_rate^step + min_lr."""
+
+    def __init__(self, learning_rate, decay_rate, min_learning_rate):
+        self.learning_rate = learning_rate
+        self.decay_rate = decay_rate
+        self.min_learning_rate = min_learning_rate
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        return ((self.learning_rate - self.min_learning_rate) * tf.pow(self.decay_rate, step)
+                + self.min_learning_rate)
+
+    def get_config(self):
+        return dict(learning_rate=self.learning_rate, decay_rate=self.decay_rate,
+                    min_learning_rate=self.min_learning_rate)
+
+
+def kl_weight_at(hps, step):
+    """KL annealing: w - (w - w_start) * kl_decay_rate^step."""
+    step = tf.cast(step, tf.float32)
+    return hps.kl_weight - (hps.kl_weight - hps.kl_weight_start) * tf.pow(hps.kl_decay_rate, step)
+
+
+# --------------------------------------------------------------------------
+# The model.
+# --------------------------------------------------------------------------
+class Seq2seqModel(keras.Model):
+    """Sketch-RNN VAE.  Inputs: x [B, max_seq_len + 1, 5] stroke-5 batches
+    starting with the (0, 0, 1, 0, 0) token, and seq_len [B]."""
+
+    def __init__(self, hps, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.hps = hps
+        self.num_mixture = hps.num_mixture
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        small_gaussian = keras.initializers.RandomNormal(stddev=0.001)
+        if hps.conditional:
+            self.enc_fw = make_cell(hps.enc_model, hps.enc_rnn_size, name='enc_fw')
+            self.enc_bw = make_cell(hps.enc_model, hps.enc_rnn_size, name='enc_bw')
+            self.mu_layer = keras.layers.Dense(hps.z_size, kernel_initializer=small_gaussian,
+                                               name='ENC_RNN_mu')
+            self.presig_layer = keras.layers.Dense(hps.z_size, kernel_initializer=small_gaussian,
+                                                   name='ENC_RNN_sigma')
+        self.decoder = make_cell(hps.dec_model, hps.dec_rnn_size, name='decoder')
+        if hps.conditional:
+            self.initial_state_layer = keras.layers.Dense(
+                self.decoder.state_size, kernel_initializer=small_gaussian, name='linear')
+        self.output_layer = keras.layers.Dense(
+            3 + 6 * hps.num_mixture, bias_initializer='glorot_uniform', name='output')
+        self.build_all()
+
+    def build_all(self):
+        hps = self.hps
+        if hps.conditional:
+            self.enc_fw.build(5)
+            self.enc_bw.build(5)
+            self.mu_layer.build((None, 2 * hps.enc_rnn_size))
+            self.presig_layer.build((None, 2 * hps.enc_rnn_size))
+            self.initial_state_layer.build((None, hps.z_size))
+        self.decoder.build(5 + (hps.z_size if hps.conditional else 0))
+        self.output_layer.build((None, hps.dec_rnn_size))
+        self.built = True
+
+    # -- pieces ------------------------------------------------------------
+    def _keep_masks(self, batch, steps, units, keep_prob):
+        noise = keras.random.uniform((batch, steps, units), seed=self.seed_generator)
+        return tf.cast(noise < keep_prob, tf.float32) / keep_prob
+
+    def _recurrent_masks(self, cell, strokes, training):
+        if not (training and self.hps.use_recurrent_dropout):
+            return None
+        shape = tf.shape(strokes)
+        return self._keep_masks(shape[0], shape[1], cell.units, self.hps.recurrent_dropout_prob)
+
+    def encode(self, strokes, seq_len, training=False):
+        """Posterior q(z|x): strokes [B, T, 5] without the start token -> (mu, presig)."""
+        lengths = tf.cast(seq_len, tf.int32)
+        last_h = []
+        for cell, seq in ((self.enc_fw, strokes),
+                          # The backward pass starts at each sketch's last real point.
+                          (self.enc_bw, tf.reverse_sequence(strokes, lengths, seq_axis=1, batch_axis=0))):
+            _, final = run_rnn(cell, cell.project_inputs(seq), cell.zero_state(tf.shape(seq)[0]),
+                               self._recurrent_masks(cell, seq, training), lengths)
+            last_h.append(cell.output(final))
+        last_h = tf.concat(last_h, axis=-1)
+        return self.mu_layer(last_h), self.presig_layer(last_h)
+
+    def sample_z(self, mu, presig):
+        """Reparameterisation: z = mu + sigma * eps, sigma = exp(presig / 2)."""
+        eps = keras.random.normal(tf.shape(mu), seed=self.seed_generator)
+        return mu + tf.exp(presig / 2.0) * eps
+
+    def initial_state(self, z, batch_size):
+        if self.hps.conditional:
+            return self.decoder.state_from_flat(tf.tanh(self.initial_state_layer(z)))
+        return self.decoder.zero_state(batch_size)
+
+    def decode(self, strokes, z=None, state=None, training=False):
+        """Runs the decoder over input strokes [B, T, 5] (conditioned on z at
+        every step) from `state` (default: from z).  Returns the raw output
+        [B, T, 3 + 6M] and the final state."""
+        hps = self.hps
+        batch = tf.shape(strokes)[0]
+        if state is None:
+            state = self.initial_state(z, batch)
+        if training and hps.use_input_dropout:
+            strokes = self._dropout(strokes, hps.input_dropout_prob)
+            if z is not None:  # the wrapper drops the whole cell input, z included
+                z_seq = self._dropout(tf.tile(z[:, None], [1, tf.shape(strokes)[1], 1]),
+                                      hps.input_dropout_prob)
+                strokes, z = tf.concat([strokes, z_seq], -1), None
+        projected = self.decoder.project_inputs(strokes, z if hps.conditional else None)
+        hidden, final = run_rnn(self.decoder, projected, state,
+                                self._recurrent_masks(self.decoder, strokes, training))
+        if training and hps.use_output_dropout:
+            hidden = self._dropout(hidden, hps.output_dropout_prob)
+        return self.output_layer(hidden), final
+
+    def _dropout(self, x, keep_prob):
+        shape = tf.shape(x)
+        return x * self._keep_masks(shape[0], shape[1], x.shape[-1], keep_prob)
+
+    def mixture(self, output):
+        return mixture_coefficients(output, self.num_mixture)
+
+    # -- forward pass and costs ----------------------------------------------
+    def call(self, inputs, training=False, use_mean_z=False):
+        """Returns (mixture params dict, mu, presig); mu/presig None when decoder-only."""
+        x, seq_len = inputs
+        x = tf.cast(x, tf.float32)
+        target, decoder_input = x[:, 1:], x[:, :-1]
+        mu = presig = z = None
+        if self.hps.conditional:
+            mu, presig = self.encode(target, seq_len, training)
+            z = mu if use_mean_z else self.sample_z(mu, presig)
+        output, _ = self.decode(decoder_input, z, training=training)
+        return self.mixture(output), mu, presig
+
+    def compute_costs(self, x, seq_len, training=False, use_mean_z=False, mask_pen_loss=False):
+        params, mu, presig = self(( x, seq_len), training=training, use_mean_z=use_mean_z)
+        r_cost = reconstruction_loss(params, tf.cast(x[:, 1:], tf.float32), mask_pen_loss)
+        if self.hps.conditional:
+            kl_cost = kl_loss(mu, presig, self.hps.kl_tolerance)
+        else:
+            kl_cost = tf.zeros([])
+        return r_cost, kl_cost
+
+    def train_step(self, data):
+        x, seq_len = data
+        step = self.optimizer.iterations
+        kl_weight = kl_weight_at(self.hps, step)
+        with tf.GradientTape() as tape:
+            r_cost, kl_cost = self.compute_costs(x, seq_len, training=True)
+            cost = r_cost + kl_weight * kl_cost
+            # Under tf.distribute each replica sees batch/N sketches; gradients
+            # are summed across replicas, so scale to match one device.
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled = cost / replicas
+        grads = tape.gradient(scaled, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        return dict(cost=cost, r_cost=r_cost, kl_cost=kl_cost,
+                    lr=self.optimizer.learning_rate, kl_weight=kl_weight)
+
+    def test_step(self, data):
+        x, seq_len = data
+        r_cost, kl_cost = self.compute_costs(x, seq_len, use_mean_z=True)
+        kl_weight = kl_weight_at(self.hps, self.optimizer.iterations)
+        return dict(cost=r_cost + kl_weight * kl_cost, r_cost=r_cost, kl_cost=kl_cost)
+
+
+def make_optimizer(hps):
+    """Adam (TF1's epsilon) on Magenta's learning-rate schedule, gradients
+    clipped by value."""
+    return keras.optimizers.Adam(
+        learning_rate=LearningRateSchedule(hps.learning_rate, hps.decay_rate,
+                                           hps.min_learning_rate),
+        epsilon=1e-8, clipvalue=hps.grad_clip)
+
+
+# --------------------------------------------------------------------------
+# Evaluation and Magenta checkpoints.
+# --------------------------------------------------------------------------
+def evaluate_costs(model, data_loader, use_mean_z=True, mask_pen_loss=False, kl_weight=None):
+    """Average cost, r_cost and kl_cost over get_batch(0 .. num_batches-1),
+    without dropout, as Magenta's evaluate_model.  kl_weight defaults to
+    the weight the model trains with now."""
+    if kl_weight is None:
+        optimizer = getattr(model, 'optimizer', None)
+        kl_weight = float(kl_weight_at(model.hps, optimizer.iterations if optimizer else 0))
+
+    @tf.function
+    def costs(x, seq_len):
+        return model.compute_costs(x, seq_len, use_mean_z=use_mean_z, mask_pen_loss=mask_pen_loss)
+
+    totals = np.zeros(2)
+    for i in range(data_loader.num_batches):
+        _, x, seq_len = data_loader.get_batch(i)
+        totals += [float(c) for c in costs(tf.constant(x, tf.float32), tf.constant(seq_len, tf.int32))]
+    r_cost, kl_cost = totals / data_loader.num_batches
+    return dict(cost=r_cost + kl_weight * kl_cost, r_cost=r_cost, kl_cost=kl_cost)
+
+
+def magenta_checkpoint_prefix(path):
+    """A Magenta checkpoint folder (with its `checkpoint` file) or prefix -> prefix."""
+    if os.path.isdir(path):
+        prefix = tf.train.latest_checkpoint(path)
+        if prefix is None:
+            raise FileNotFoundError(f'{path}: no TensorFlow checkpoint in this folder')
+        return prefix
+    if not tf.io.gfile.exists(path + '.index'):
+        raise FileNotFoundError(f'{path}: neither a checkpoint folder nor a checkpoint prefix')
+    return path
+
+
+def load_magenta_checkpoint(path, **overrides):
+    """Builds the Seq2seqModel that a Magenta checkpoint describes (its
+    model_config.json, beside it) and loads every weight.  `overrides` set
+    hyper-parameters, e.g. batch_size."""
+    prefix = magenta_checkpoint_prefix(path)
+    config_path = os.path.join(os.path.dirname(prefix), 'model_config.json')
+    if not os.path.exists(config_path):
+        raise FileNotFoundError(f'{config_path}: missing; Magenta writes it beside the checkpoint')
+    hps = get_default_hparams()
+    with open(config_path) as f:
+        hps.parse_json(f.read())
+    for name, value in overrides.items():
+        hps.set(name, value)
+    model = Seq2seqModel(hps)
+    reader = tf.train.load_checkpoint(prefix)
+
+    def read(name):
+        full = f'vector_rnn/{name}'
+        if not reader.has_tensor(full):
+            raise ValueError(f'{prefix}: variable {full} missing; the checkpoint does not '
+                             'match model_config.json')
+        return reader.get_tensor(full)
+
+    if hps.conditional:
+        for cell, direction in ((model.enc_fw, 'fw'), (model.enc_bw, 'bw')):
+            cell.load_magenta(read, f'ENC_RNN/{direction}/{cell.magenta_scope}')
+        for layer, scope in ((model.mu_layer, 'ENC_RNN_mu'), (model.presig_layer, 'ENC_RNN_sigma'),
+                             (model.initial_state_layer, 'linear')):
+            layer.kernel.assign(read(f'{scope}/super_linear_w'))
+            layer.bias.assign(read(f'{scope}/super_linear_b'))
+    model.decoder.load_magenta(read, f'RNN/{model.decoder.magenta_scope}')
+    model.output_layer.kernel.assign(read('RNN/output_w'))
+    model.output_layer.bias.assign(read('RNN/output_b'))
+    return model
