@@ -386,37 +386,20 @@ def make_cell(kind, units, name):
     return CELLS[kind](units, name=name)
 
 
-def run_rnn(cell, projected, state, keep_masks=None, lengths=None):
-    """Runs `cell` over projected inputs [B, T, G] from `state`.
-
-    keep_masks: [B, T, H] recurrent-dropout masks (already scaled by 1/keep).
-    lengths: [B]; where given, each state stops changing after its sketch
-    ends, so the final state is the one at the sketch's last real point.
-    Returns (outputs h [B, T, H], final state).
-    """
-    projected = tf.transpose(projected, [1, 0, 2])
-    elems = [projected]
+def run_rnn(cell, projected, state, keep_masks=None):
+    """Runs `cell` over projected inputs [B, T, G] from `state`; keep_masks
+    [B, T, H] are recurrent-dropout masks already scaled by 1/keep.
+    Returns (outputs h [B, T, H], final state)."""
+    elems = [tf.transpose(projected, [1, 0, 2])]
     if keep_masks is not None:
         elems.append(tf.transpose(keep_masks, [1, 0, 2]))
-    if lengths is not None:
-        steps = tf.shape(projected)[0]
-        alive = tf.sequence_mask(lengths, steps, dtype=projected.dtype)
-        elems.append(tf.transpose(alive)[:, :, None])
 
     def body(prev, inputs):
-        inputs = list(inputs)
-        x = inputs.pop(0)
-        mask = inputs.pop(0) if keep_masks is not None else None
-        new = cell.step(x, prev, mask)
-        if lengths is not None:
-            alive_t = inputs.pop(0)
-            new = tuple(alive_t * n + (1.0 - alive_t) * p for n, p in zip(new, prev))
-        return new
+        return cell.step(inputs[0], prev, inputs[1] if keep_masks is not None else None)
 
     states = tf.scan(body, tuple(elems), initializer=tuple(state))
     final = tuple(s[-1] for s in states)
-    outputs = tf.transpose(cell.output(states), [1, 0, 2])
-    return outputs, final
+    return tf.transpose(cell.output(states), [1, 0, 2]), final
 
 
 # --------------------------------------------------------------------------
@@ -497,8 +480,8 @@ def kl_weight_at(hps, step):
 # The model.
 # --------------------------------------------------------------------------
 class Seq2seqModel(keras.Model):
-    """Sketch-RNN VAE.  Inputs: x [B, max_seq_len + 1, 5] stroke-5 batches
-    starting with the (0, 0, 1, 0, 0) token, and seq_len [B]."""
+    """Sketch-RNN VAE.  Inputs: a dict with `strokes` [B, max_seq_len + 1, 5],
+    stroke-5 batches starting with the (0, 0, 1, 0, 0) token, and `seq_len` [B]."""
 
     def __init__(self, hps, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -545,15 +528,21 @@ class Seq2seqModel(keras.Model):
         return self._keep_masks(shape[0], shape[1], cell.units, self.hps.recurrent_dropout_prob)
 
     def encode(self, strokes, seq_len, training=False):
-        """Posterior q(z|x): strokes [B, T, 5] without the start token -> (mu, presig)."""
+        """Posterior q(z|x): strokes [B, T, 5] without the start token -> (mu, presig).
+
+        Each direction's state is read at the sketch's last real point, so
+        padding never reaches z; the backward direction starts there too.
+        Steps past the batch's longest sketch cannot matter and are skipped."""
         lengths = tf.cast(seq_len, tf.int32)
+        strokes = strokes[:, :tf.reduce_max(lengths)]
+        batch = tf.shape(strokes)[0]
+        last = tf.stack([tf.range(batch), lengths - 1], axis=1)
         last_h = []
         for cell, seq in ((self.enc_fw, strokes),
-                          # The backward pass starts at each sketch's last real point.
                           (self.enc_bw, tf.reverse_sequence(strokes, lengths, seq_axis=1, batch_axis=0))):
-            _, final = run_rnn(cell, cell.project_inputs(seq), cell.zero_state(tf.shape(seq)[0]),
-                               self._recurrent_masks(cell, seq, training), lengths)
-            last_h.append(cell.output(final))
+            hidden, _ = run_rnn(cell, cell.project_inputs(seq), cell.zero_state(batch),
+                                self._recurrent_masks(cell, seq, training))
+            last_h.append(tf.gather_nd(hidden, last))
         last_h = tf.concat(last_h, axis=-1)
         return self.mu_layer(last_h), self.presig_layer(last_h)
 
@@ -598,8 +587,8 @@ class Seq2seqModel(keras.Model):
     # -- forward pass and costs ----------------------------------------------
     def call(self, inputs, training=False, use_mean_z=False):
         """Returns (mixture params dict, mu, presig); mu/presig None when decoder-only."""
-        x, seq_len = inputs
-        x = tf.cast(x, tf.float32)
+        x = tf.cast(inputs['strokes'], tf.float32)
+        seq_len = inputs['seq_len']
         target, decoder_input = x[:, 1:], x[:, :-1]
         mu = presig = z = None
         if self.hps.conditional:
@@ -609,7 +598,8 @@ class Seq2seqModel(keras.Model):
         return self.mixture(output), mu, presig
 
     def compute_costs(self, x, seq_len, training=False, use_mean_z=False, mask_pen_loss=False):
-        params, mu, presig = self(( x, seq_len), training=training, use_mean_z=use_mean_z)
+        params, mu, presig = self(dict(strokes=x, seq_len=seq_len), training=training,
+                                  use_mean_z=use_mean_z)
         r_cost = reconstruction_loss(params, tf.cast(x[:, 1:], tf.float32), mask_pen_loss)
         if self.hps.conditional:
             kl_cost = kl_loss(mu, presig, self.hps.kl_tolerance)
@@ -618,7 +608,7 @@ class Seq2seqModel(keras.Model):
         return r_cost, kl_cost
 
     def train_step(self, data):
-        x, seq_len = data
+        x, seq_len = _unpack(data)
         step = self.optimizer.iterations
         kl_weight = kl_weight_at(self.hps, step)
         with tf.GradientTape() as tape:
@@ -634,10 +624,15 @@ class Seq2seqModel(keras.Model):
                     lr=self.optimizer.learning_rate, kl_weight=kl_weight)
 
     def test_step(self, data):
-        x, seq_len = data
+        x, seq_len = _unpack(data)
         r_cost, kl_cost = self.compute_costs(x, seq_len, use_mean_z=True)
         kl_weight = kl_weight_at(self.hps, self.optimizer.iterations)
         return dict(cost=r_cost + kl_weight * kl_cost, r_cost=r_cost, kl_cost=kl_cost)
+
+
+def _unpack(data):
+    inputs = keras.utils.unpack_x_y_sample_weight(data)[0]
+    return inputs['strokes'], inputs['seq_len']
 
 
 def make_optimizer(hps):
