@@ -713,3 +713,72 @@ def load_magenta_checkpoint(path, **overrides):
     model.output_layer.kernel.assign(read('RNN/output_w'))
     model.output_layer.bias.assign(read('RNN/output_b'))
     return model
+
+
+# --------------------------------------------------------------------------
+# Experiment folders (written by seq2seqVAE_train.py).
+# --------------------------------------------------------------------------
+CONFIG_EXTRAS = ('normalizing_scale_factor',)
+
+
+def write_model_config(path, hps, **extras):
+    """model_config.json: every hyper-parameter plus data facts (scale factor)."""
+    values = dict(hps.values(), **extras)
+    _atomic_write_text(path, json.dumps(values, indent=2, sort_keys=True))
+
+
+def read_model_config(path):
+    """-> (hps, extras) from a model_config.json (ours or Magenta's)."""
+    with open(path) as f:
+        values = json.load(f)
+    extras = {k: values.pop(k) for k in CONFIG_EXTRAS if k in values}
+    return get_default_hparams().parse_json(json.dumps(values)), extras
+
+
+def _atomic_write_text(path, text):
+    tmp = f'{path}.tmp'
+    with open(tmp, 'w') as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def experiment_paths(exp_dir):
+    return dict(config=os.path.join(exp_dir, 'logs', 'model_config.json'),
+                log=os.path.join(exp_dir, 'logs', 'log.txt'),
+                flags=os.path.join(exp_dir, 'logs', 'flags.json'),
+                best=os.path.join(exp_dir, 'checkpoints', 'best.weights.h5'),
+                latest=os.path.join(exp_dir, 'checkpoints', 'latest'),
+                tensorboard=os.path.join(exp_dir, 'tensorboard'))
+
+
+def training_checkpoint(model, **extra):
+    """Everything an exact resume needs: weights, Adam moments and step,
+    the dropout RNG, plus the trainer's bookkeeping variables."""
+    return tf.train.Checkpoint(model=model, optimizer=model.optimizer,
+                               dropout_seed=model.seed_generator.state, **extra)
+
+
+def load_model(path, checkpoint=None, **overrides):
+    """A trained model from an experiment folder (ours) or a Magenta
+    checkpoint folder.  checkpoint: 'best' (default), 'latest', or a
+    .weights.h5 file.  `overrides` set hyper-parameters (e.g. batch_size=1)."""
+    paths = experiment_paths(path)
+    if not os.path.exists(paths['config']):
+        if checkpoint not in (None, 'best', 'latest'):
+            path = checkpoint
+        return load_magenta_checkpoint(path, **overrides)
+    hps, _ = read_model_config(paths['config'])
+    for name, value in overrides.items():
+        hps.set(name, value)
+    model = Seq2seqModel(hps)
+    if checkpoint == 'latest':
+        latest = tf.train.latest_checkpoint(paths['latest'])
+        if latest is None:
+            raise FileNotFoundError(f'{paths["latest"]}: no latest checkpoint')
+        tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+        return model
+    weights = paths['best'] if checkpoint in (None, 'best') else checkpoint
+    if not os.path.exists(weights):
+        raise FileNotFoundError(f'{weights}: no checkpoint (has the experiment validated once?)')
+    model.load_weights(weights)
+    return model

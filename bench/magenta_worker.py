@@ -1,0 +1,360 @@
+"""Worker that runs Magenta's official sketch-rnn (TF1 graph, tf.compat.v1).
+
+Do not import this from SketchGen: start it with ``bench/magenta_env.py``
+(``run_worker``), which puts the extracted Magenta on PYTHONPATH and sets
+TF_USE_LEGACY_KERAS=1 for this process only.
+
+Every result is one JSON object per stdout line, with an ``"event"`` key.
+Magenta's own prints are sent to stderr.
+
+Subcommands:
+  train_steps  time Magenta training steps (sess.run of the train op)
+  train_curve  train with Magenta's loop and evaluate the valid set every K
+  sample       time Magenta's sample() on a checkpoint folder
+  greedy       Magenta's greedy sample for a given (or random) z
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import resource
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # this process only
+
+import numpy as np  # noqa: E402
+import tensorflow.compat.v1 as tf  # noqa: E402
+
+tf.disable_v2_behavior()
+
+# requests is only used by sketch_rnn_train for http(s) data_dir; stand in
+# for it when it is absent rather than make it a dependency.
+try:
+    import requests  # noqa: F401
+except ImportError:  # pragma: no cover
+    import types
+    sys.modules["requests"] = types.ModuleType("requests")
+
+from magenta.models.sketch_rnn import model as sketch_rnn_model  # noqa: E402
+from magenta.models.sketch_rnn import sketch_rnn_train  # noqa: E402
+
+_OUT = sys.stdout
+_OUT_FILE = None
+
+
+def emit(**rec) -> None:
+    """Print one JSON line on the real stdout (and --out file if any)."""
+    line = json.dumps(rec, default=_json_default)
+    _OUT.write(line + "\n")
+    _OUT.flush()
+    if _OUT_FILE is not None:
+        _OUT_FILE.write(line + "\n")
+        _OUT_FILE.flush()
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(type(o))
+
+
+def peak_rss_mb() -> float:
+    # Linux reports ru_maxrss in KiB.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def session(threads: int):
+    """tf.InteractiveSession as Magenta uses it; TF's default thread pools
+    (all cores) unless --threads > 0."""
+    config = tf.ConfigProto()
+    if threads > 0:
+        config.intra_op_parallelism_threads = threads
+        config.inter_op_parallelism_threads = threads
+    return tf.InteractiveSession(config=config)
+
+
+def seed_all(seed) -> None:
+    if seed is None:
+        return
+    random.seed(seed)
+    np.random.seed(seed)
+    tf.set_random_seed(seed)
+
+
+def learning_rate(hps, step):
+    return ((hps.learning_rate - hps.min_learning_rate) *
+            (hps.decay_rate) ** step + hps.min_learning_rate)
+
+
+def kl_weight(hps, step):
+    return (hps.kl_weight - (hps.kl_weight - hps.kl_weight_start) *
+            (hps.kl_decay_rate) ** step)
+
+
+def model_params_from_args(args):
+    hps = sketch_rnn_model.get_default_hparams()
+    if args.hparams:
+        hps.parse(args.hparams)
+    if args.data_set:
+        hps.set_hparam("data_set", [s for s in args.data_set.split(",") if s])
+    return hps
+
+
+def build_training(args):
+    """load_dataset + Model(train) + Model(eval, reuse=True), as trainer()."""
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(sys.stderr):
+        datasets = sketch_rnn_train.load_dataset(
+            args.data_dir, model_params_from_args(args))
+    train_set, valid_set, _test_set, hps, eval_hps = datasets[:5]
+    t1 = time.perf_counter()
+    sketch_rnn_train.reset_graph()
+    seed_all(args.seed)
+    model = sketch_rnn_model.Model(hps)
+    eval_model = sketch_rnn_model.Model(eval_hps, reuse=True)
+    sess = session(args.threads)
+    sess.run(tf.global_variables_initializer())
+    t2 = time.perf_counter()
+    n_params = int(sum(np.prod(v.get_shape().as_list())
+                       for v in tf.trainable_variables()))
+    info = dict(load_s=t1 - t0, build_s=t2 - t1, max_seq_len=hps.max_seq_len,
+                batch_size=hps.batch_size, trainable_params=n_params,
+                normalizing_scale_factor=float(train_set.scale_factor),
+                valid_num_batches=valid_set.num_batches,
+                hparams=hps.values())
+    return sess, model, eval_model, train_set, valid_set, info
+
+
+def train_one(sess, model, train_set):
+    """One iteration of Magenta's train() loop; returns (step, results, s)."""
+    hps = model.hps
+    step = sess.run(model.global_step)
+    curr_lr = learning_rate(hps, step)
+    curr_klw = kl_weight(hps, step)
+    _, x, s = train_set.random_batch()
+    feed = {
+        model.input_data: x,
+        model.sequence_lengths: s,
+        model.lr: curr_lr,
+        model.kl_weight: curr_klw,
+    }
+    t0 = time.perf_counter()
+    (train_cost, r_cost, kl_cost, _, _train_step, _) = sess.run([
+        model.cost, model.r_cost, model.kl_cost, model.final_state,
+        model.global_step, model.train_op
+    ], feed)
+    dt = time.perf_counter() - t0
+    return int(step), dict(cost=float(train_cost), r_cost=float(r_cost),
+                           kl_cost=float(kl_cost), lr=float(curr_lr),
+                           kl_weight=float(curr_klw)), dt
+
+
+# ----------------------------------------------------------------------------
+def cmd_train_steps(args):
+    sess, model, _eval_model, train_set, _valid, info = build_training(args)
+    emit(event="setup", **info)
+    warm, times, totals = [], [], []
+    for i in range(args.warmup + args.steps):
+        t0 = time.perf_counter()
+        step, res, dt = train_one(sess, model, train_set)
+        total = time.perf_counter() - t0
+        is_warm = i < args.warmup
+        (warm if is_warm else times).append(dt)
+        if not is_warm:
+            totals.append(total)
+        emit(event="step", index=i, global_step=step, warmup=is_warm,
+             seconds=dt, seconds_with_batch=total, **res)
+    emit(event="summary", steps=args.steps, warmup=args.warmup,
+         warmup_seconds=warm, step_seconds=times,
+         median_s=statistics.median(times) if times else None,
+         mean_s=statistics.fmean(times) if times else None,
+         min_s=min(times) if times else None,
+         median_s_with_batch=statistics.median(totals) if totals else None,
+         peak_rss_mb=peak_rss_mb(), threads=args.threads,
+         batch_size=info["batch_size"], max_seq_len=info["max_seq_len"],
+         trainable_params=info["trainable_params"])
+
+
+def cmd_train_curve(args):
+    global _OUT_FILE
+    if args.out:
+        _OUT_FILE = open(args.out, "w")
+    sess, model, eval_model, train_set, valid_set, info = build_training(args)
+    emit(event="setup", **info)
+    hps = model.hps
+
+    def evaluate(updates, last, recent):
+        t0 = time.perf_counter()
+        cost, r_cost, kl_cost = sketch_rnn_train.evaluate_model(
+            sess, eval_model, valid_set)
+        klw = kl_weight(hps, updates)
+        emit(event="eval", step=updates,
+             magenta_step_label=updates - 1 if updates else None,
+             valid_cost=float(cost), valid_r_cost=float(r_cost),
+             valid_kl_cost=float(kl_cost),
+             valid_cost_at_klw=float(r_cost + klw * kl_cost),
+             kl_weight=float(klw),
+             eval_model_kl_weight=float(sess.run(eval_model.kl_weight)),
+             train_cost=last["cost"] if last else None,
+             train_r_cost=last["r_cost"] if last else None,
+             train_kl_cost=last["kl_cost"] if last else None,
+             train_cost_avg=statistics.fmean(recent) if recent else None,
+             lr=last["lr"] if last else None,
+             eval_seconds=time.perf_counter() - t0)
+
+    evaluate(0, None, [])
+    recent, last = [], None
+    t_train = 0.0
+    for _ in range(args.steps):
+        step, last, dt = train_one(sess, model, train_set)
+        t_train += dt
+        recent.append(last["cost"])
+        updates = step + 1  # global_step after this update
+        if updates % args.eval_every == 0 or updates == args.steps:
+            evaluate(updates, last, recent)
+            recent = []
+    emit(event="summary", steps=args.steps, train_seconds=t_train,
+         peak_rss_mb=peak_rss_mb())
+
+
+# ----------------------------------------------------------------------------
+def build_sampler(args):
+    """Magenta's load_model() + notebook conventions: train model (batch 1),
+    eval model and sample model (batch 1, max_seq_len 1, no dropout), all
+    sharing variables; then load_checkpoint()."""
+    t0 = time.perf_counter()
+    hps, eval_hps, sample_hps = sketch_rnn_train.load_model(args.checkpoint)
+    sketch_rnn_train.reset_graph()
+    seed_all(args.seed)
+    sketch_rnn_model.Model(hps)
+    sketch_rnn_model.Model(eval_hps, reuse=True)
+    sample_model = sketch_rnn_model.Model(sample_hps, reuse=True)
+    sess = session(args.threads)
+    sess.run(tf.global_variables_initializer())
+    sketch_rnn_train.load_checkpoint(sess, args.checkpoint)
+    return sess, sample_model, dict(build_s=time.perf_counter() - t0,
+                                    conditional=bool(hps.conditional),
+                                    z_size=hps.z_size)
+
+
+def cmd_sample(args):
+    sess, sample_model, info = build_sampler(args)
+    emit(event="setup", **info)
+    times = []
+    for i in range(args.warmup + args.num):
+        t0 = time.perf_counter()
+        strokes, _ = sketch_rnn_model.sample(
+            sess, sample_model, seq_len=args.seq_len,
+            temperature=args.temperature, greedy_mode=args.greedy)
+        dt = time.perf_counter() - t0
+        is_warm = i < args.warmup
+        if not is_warm:
+            times.append(dt)
+        ends = np.where(strokes[:, 4] == 1)[0]
+        emit(event="sketch", index=i, warmup=is_warm, seconds=dt,
+             end_of_sketch_at=int(ends[0]) if len(ends) else None)
+    med = statistics.median(times) if times else None
+    emit(event="summary", num=args.num, warmup=args.warmup,
+         seq_len=args.seq_len, greedy=args.greedy,
+         temperature=args.temperature, sketch_seconds=times,
+         median_s=med, mean_s=statistics.fmean(times) if times else None,
+         sketches_per_s=(len(times) / sum(times)) if times else None,
+         steps_per_s=(len(times) * args.seq_len / sum(times)) if times else None,
+         peak_rss_mb=peak_rss_mb())
+
+
+def _lookup(obj, key):
+    for part in key.split("."):
+        obj = obj[int(part)] if isinstance(obj, list) else obj[part]
+    return obj
+
+
+def cmd_greedy(args):
+    sess, sample_model, info = build_sampler(args)
+    z = None
+    if args.z is not None:
+        z = json.loads(args.z)
+    elif args.z_file is not None:
+        with open(args.z_file) as f:
+            z = _lookup(json.load(f), args.z_key)
+    if z is None:
+        z = np.random.randn(1, sample_model.hps.z_size)  # as sample() does
+    z = np.asarray(z, dtype=np.float64).reshape(1, sample_model.hps.z_size)
+    strokes, _ = sketch_rnn_model.sample(
+        sess, sample_model, seq_len=args.seq_len, temperature=args.temperature,
+        greedy_mode=True, z=z)
+    emit(event="greedy", conditional=info["conditional"],
+         z=z[0].tolist() if info["conditional"] else None,
+         seq_len=args.seq_len, strokes5=strokes.tolist())
+
+
+# ----------------------------------------------------------------------------
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawTextHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def common(sp):
+        sp.add_argument("--seed", type=int, default=None)
+        sp.add_argument("--threads", type=int, default=0,
+                        help="intra/inter-op threads; 0 = TF default (all cores)")
+
+    def training(sp):
+        sp.add_argument("--data_dir", required=True)
+        sp.add_argument("--data_set", default=None,
+                        help="file name(s), comma separated; overrides hparams")
+        sp.add_argument("--hparams", default="",
+                        help="Magenta HParams string, e.g. 'z_size=16,...'")
+        common(sp)
+
+    sp = sub.add_parser("train_steps")
+    training(sp)
+    sp.add_argument("--warmup", type=int, default=3)
+    sp.add_argument("--steps", type=int, default=10)
+    sp.set_defaults(fn=cmd_train_steps)
+
+    sp = sub.add_parser("train_curve")
+    training(sp)
+    sp.add_argument("--steps", type=int, required=True)
+    sp.add_argument("--eval_every", type=int, required=True)
+    sp.add_argument("--out", default=None, help="also write JSON lines here")
+    sp.set_defaults(fn=cmd_train_curve)
+
+    def sampling(sp):
+        sp.add_argument("--checkpoint", required=True,
+                        help="folder with model_config.json and checkpoint")
+        sp.add_argument("--temperature", type=float, default=1.0)
+        common(sp)
+
+    sp = sub.add_parser("sample")
+    sampling(sp)
+    sp.add_argument("--num", type=int, default=5)
+    sp.add_argument("--seq_len", type=int, default=250)
+    sp.add_argument("--greedy", action="store_true")
+    sp.add_argument("--warmup", type=int, default=0)
+    sp.set_defaults(fn=cmd_sample)
+
+    sp = sub.add_parser("greedy")
+    sampling(sp)
+    sp.add_argument("--seq_len", type=int, default=60)
+    sp.add_argument("--z", default=None, help="z as a JSON list")
+    sp.add_argument("--z_file", default=None, help="JSON file holding z")
+    sp.add_argument("--z_key", default="valid_batch0_mean_z0",
+                    help="dotted path in --z_file, e.g. samples.0.z")
+    sp.set_defaults(fn=cmd_greedy)
+
+    args = p.parse_args(argv)
+    with contextlib.redirect_stdout(sys.stderr):  # Magenta's prints
+        args.fn(args)
+
+
+if __name__ == "__main__":
+    main()

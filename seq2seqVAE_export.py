@@ -1,0 +1,204 @@
+"""Exports a sketch-rnn decoder to the JSON model format of @magenta/sketch,
+the npm library behind Magenta's and ml5's sketch-rnn demos.
+
+The format is [info, dimensions, weights]: five base64 strings of
+little-endian int16 q, read back as w = 10 * q / 32767, in the order
+output kernel, output bias, W_xh (5 x 4H), W_hh, bias.  The library runs
+tf.basicLSTMCell (gates i, j, f, o, forget bias 1) and 20 mixtures, always
+from a zero state.  So only plain-LSTM decoders with 20 mixtures fit.  A
+conditional model is exported at one z: z's input term is folded into the
+bias, and the decoder's initial state tanh(W z + b) goes into
+info.initial_state for pages to start from (the library itself ignores it).
+
+    python3 seq2seqVAE_export.py experiments/cat --out cat.json
+    python3 seq2seqVAE_export.py experiments/cat --index 7 --out cat7.json
+    python3 seq2seqVAE_export.py magenta_ckpt/ --scale_factor 41.7 --seed 0 --out m.json
+"""
+import argparse
+import base64
+import json
+import os
+import sys
+
+import numpy as np
+
+import utils
+
+MAX_WEIGHT = 10.0        # the library decodes q -> MAX_WEIGHT * q / 32767
+QUANT_STEP = MAX_WEIGHT / 32767
+JS_NUM_MIXTURE = 20      # hard-coded in the library (NMIXTURE)
+STROKE_INPUTS = 5        # stroke-5 rows; z is not an input there
+
+
+class ExportError(ValueError):
+    """The model cannot be written in the library's format (one-line reason)."""
+
+
+def check_exportable(model):
+    """Raises ExportError naming every reason the library cannot run `model`."""
+    hps = model.hps
+    reasons = []
+    if hps.dec_model != 'lstm':
+        reasons.append(f"its decoder is '{hps.dec_model}', but @magenta/sketch runs only a "
+                       'plain LSTM (tf.basicLSTMCell)')
+    if hps.num_mixture != JS_NUM_MIXTURE:
+        reasons.append(f'it has num_mixture={hps.num_mixture}, but @magenta/sketch '
+                       f'hard-codes {JS_NUM_MIXTURE} mixtures')
+    if hps.dec_model == 'lstm' and model.decoder.forget_bias != 1.0:
+        reasons.append(f'its forget bias is {model.decoder.forget_bias}, the library uses 1.0')
+    if reasons:
+        raise ExportError('cannot export for @magenta/sketch: ' + '; '.join(reasons))
+
+
+def decoder_arrays(model, z=None):
+    """The five float32 arrays the library reads, z folded into the bias."""
+    cell, out = model.decoder, model.output_layer
+    w_xh = cell.W_xh.numpy()
+    bias = cell.bias.numpy()
+    if model.hps.conditional:
+        bias = bias + z @ w_xh[STROKE_INPUTS:]
+    return [out.kernel.numpy(), out.bias.numpy(), w_xh[:STROKE_INPUTS], cell.W_hh.numpy(), bias]
+
+
+def quantize(array):
+    """float array -> the library's base64 int16 string (little-endian)."""
+    q = np.round(np.asarray(array, np.float64).ravel() / QUANT_STEP).astype('<i2')
+    return base64.b64encode(q.tobytes()).decode('ascii')
+
+
+def initial_state(model, z):
+    """Decoder state (c, h) at z: tanh(W z + b), as Seq2seqModel.initial_state."""
+    c, h = model.initial_state(np.asarray(z, np.float32)[None], 1)
+    return c.numpy()[0], h.numpy()[0]
+
+
+def export_sketch_rnn_js(model, path, z=None, *, scale_factor, name='sketchgen'):
+    """Writes `model`'s decoder as a @magenta/sketch JSON model to `path`.
+
+    z: the latent vector [z_size] a conditional model is exported at (it
+    must be given for those, and None for decoder-only models).
+    scale_factor: the data's normalizing_scale_factor; the library divides
+    its pixel offsets by scale_factor / 2 to get model inputs.
+    Returns the info dict written."""
+    check_exportable(model)
+    hps = model.hps
+    if hps.conditional and z is None:
+        raise ExportError('conditional model: give the z to export its decoder at')
+    if not hps.conditional and z is not None:
+        raise ExportError('decoder-only model: it has no z')
+    if z is not None:
+        z = np.asarray(z, np.float32).reshape(hps.z_size)
+    arrays = decoder_arrays(model, z)
+    largest = max(float(np.abs(a).max()) for a in arrays)
+    if largest > MAX_WEIGHT:  # int16 q holds only |w| <= 10
+        raise ExportError(f'cannot export for @magenta/sketch: a weight is {largest:.3g}, '
+                          f'beyond the format\'s +-{MAX_WEIGHT:g}')
+    # mode 2 ("gen"): decoder only, the layout @magenta/sketch reads.  Old
+    # sketch-rnn-js pages squash z with tanh for version < 6; ours is not.
+    info = dict(name=name, mode=2, version=6, max_seq_len=int(hps.max_seq_len),
+                scale_factor=float(scale_factor))
+    if z is not None:
+        c, h = initial_state(model, z)
+        info['initial_state'] = dict(c=c.tolist(), h=h.tolist())
+    dimensions = [list(a.shape) for a in arrays]
+    with open(path, 'w') as f:
+        json.dump([info, dimensions, [quantize(a) for a in arrays]], f)
+    return info
+
+
+# --------------------------------------------------------------------------
+# Command line.
+# --------------------------------------------------------------------------
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        description='Export a model for @magenta/sketch (a JSON file a web page can load).',
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('model', help='experiment folder or Magenta checkpoint folder')
+    p.add_argument('--out', required=True, help='JSON file to write')
+    p.add_argument('--checkpoint', default=None,
+                   help="experiments: 'best', 'latest' or a .weights.h5 file")
+    p.add_argument('--scale_factor', type=float, default=None,
+                   help="the data's normalizing_scale_factor (default: the experiment's "
+                        "model_config.json; Magenta checkpoints need it)")
+    p.add_argument('--name', default=None, help='model name in info (default: the data set)')
+    z = p.add_mutually_exclusive_group()
+    z.add_argument('--seed', type=int, help='conditional models: a random z ~ N(0, I) from this seed')
+    z.add_argument('--index', type=int,
+                   help='conditional models: z = posterior mean of this test-set sketch '
+                        '(in the data loader\'s length order)')
+    z.add_argument('--sketch', help='conditional models: z = posterior mean of this stroke-3 '
+                                    'sketch (.npy or .json rows of dx, dy, pen_lifted, data units)')
+    p.add_argument('--data_dir', default='datasets', help='where --index finds the data set')
+    return p.parse_args(argv)
+
+
+def encode(model, stroke3):
+    """Posterior mean z of one normalised stroke-3 sketch."""
+    big = utils.to_big_strokes(stroke3, len(stroke3))[None].astype(np.float32)
+    mu, _ = model.encode(big, np.array([len(stroke3)], np.int32))
+    return mu.numpy()[0]
+
+
+def read_sketch(path):
+    """A stroke-3 sketch from .npy or .json."""
+    if path.endswith('.npy'):
+        sketch = np.load(path)
+    else:
+        with open(path) as f:
+            sketch = np.array(json.load(f))
+    if sketch.ndim != 2 or sketch.shape[1] != 3 or len(sketch) == 0:
+        raise ExportError(f'{path}: shape {sketch.shape}; a sketch is (N, 3) rows of '
+                          '(dx, dy, pen_lifted)')
+    return sketch.astype(np.float32)
+
+
+def choose_z(model, args, scale_factor):
+    """(z or None, scale_factor) from the --seed/--index/--sketch flags."""
+    conditional = model.hps.conditional
+    wants_z = (args.seed, args.index, args.sketch) != (None, None, None)
+    if wants_z and not conditional:
+        raise ExportError('decoder-only model: --seed, --index and --sketch choose a z, '
+                          'and it has none')
+    if conditional and not wants_z:
+        raise ExportError('conditional model: choose its z with --seed, --index or --sketch')
+    if args.seed is not None:
+        return np.random.default_rng(args.seed).standard_normal(model.hps.z_size), scale_factor
+    if args.index is not None:
+        # The test set comes normalised by the train set's scale factor.
+        _, _, test_set, _ = utils.load_dataset(args.data_dir, model.hps.copy())
+        if not 0 <= args.index < len(test_set.strokes):
+            raise ExportError(f'--index {args.index}: the test set has '
+                              f'{len(test_set.strokes)} sketches')
+        return encode(model, test_set.strokes[args.index]), scale_factor or test_set.scale_factor
+    if args.sketch is not None:
+        if scale_factor is None:
+            raise ExportError('--sketch: give --scale_factor to normalise it')
+        sketch = read_sketch(args.sketch)
+        sketch[:, 0:2] /= scale_factor
+        return encode(model, sketch), scale_factor
+    return None, scale_factor
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import seq2seqVAE  # imported here: TensorFlow is slow to load
+    try:
+        model = seq2seqVAE.load_model(args.model, args.checkpoint, batch_size=1)
+        check_exportable(model)  # before any data is read
+        scale_factor = args.scale_factor
+        config = seq2seqVAE.experiment_paths(args.model)['config']
+        if scale_factor is None and os.path.exists(config):
+            scale_factor = seq2seqVAE.read_model_config(config)[1].get('normalizing_scale_factor')
+        z, scale_factor = choose_z(model, args, scale_factor)
+        if scale_factor is None:
+            raise ExportError(f'{args.model}: no normalizing_scale_factor recorded '
+                              '(Magenta checkpoints have none); give --scale_factor')
+        name = args.name or os.path.splitext(model.hps.data_set[0])[0]
+        export_sketch_rnn_js(model, args.out, z, scale_factor=scale_factor, name=name)
+    except (ExportError, FileNotFoundError, utils.SketchDataError) as err:
+        sys.exit(f'error: {err}')
+    print(f'wrote {args.out}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,407 @@
+"""Train sketch-rnn as Magenta's sketch_rnn_train.py does, with experiment
+folders, TensorBoard, best/latest checkpoints and exact resume.
+
+    python3 seq2seqVAE_train.py --data_dir datasets --data_set cat --epochs 20
+    python3 seq2seqVAE_train.py --resume experiments/cat/exp
+    python3 seq2seqVAE_train.py --evaluate experiments/cat/exp
+"""
+import argparse
+import json
+import math
+import os
+import re
+import signal
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+import seq2seqVAE as S
+import utils
+
+DESCRIPTION = __doc__.split('\n\n')[0]
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=DESCRIPTION,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('--data_dir', default='datasets',
+                   help='folder or http(s) URL holding the .npz files')
+    p.add_argument('--data_set', nargs='+', default=['cat'],
+                   help='one or more QuickDraw .npz names (".npz" optional), concatenated')
+    p.add_argument('--experiment_dir', default='experiments',
+                   help='runs go to <experiment_dir>/<data sets>/exp, exp_0, ...')
+    p.add_argument('--epochs', type=int, default=20, help='passes over the training set')
+    p.add_argument('--hparams', default='', help='hyper-parameters "name=value,name=value"')
+    p.add_argument('--resume', metavar='PATH', help='experiment folder to continue exactly')
+    p.add_argument('--max_steps', type=int, default=None,
+                   help="total training steps (Magenta's num_steps); default: from --epochs")
+    p.add_argument('--save_every', type=int, default=None,
+                   help='steps between validations and checkpoints; default: once an epoch')
+    p.add_argument('--seed', type=int, default=None, help='random seed; default: a random one')
+    p.add_argument('--evaluate', metavar='PATH',
+                   help="print valid and test costs of an experiment's best checkpoint, and exit")
+    p.add_argument('--checkpoint', metavar='FILE',
+                   help='start from these weights (.weights.h5, experiment or Magenta folder)')
+    p.add_argument('--initial_epoch', type=int, default=0,
+                   help='with --checkpoint: the epoch the schedules continue from')
+    p.add_argument('--strategy', choices=('default', 'mirrored', 'multi_worker'),
+                   default='default', help='tf.distribute strategy; multi_worker reads TF_CONFIG')
+    return p.parse_args(argv)
+
+
+class Tee:
+    """Copies everything printed to the experiment's log.txt."""
+
+    def __init__(self, stream, path):
+        self.stream, self.file = stream, open(path, 'a', buffering=1)
+
+    def write(self, text):
+        self.stream.write(text)
+        if '\r' in text or '\b' in text:  # a progress-bar redraw: log its final state only
+            text = text.rsplit('\r', 1)[-1] if text.endswith('\n') else ''
+        self.file.write(re.sub(r'\x1b\[[0-9;]*m', '', text))  # no terminal colours
+
+    def flush(self):
+        self.stream.flush()
+        self.file.flush()
+
+    def isatty(self):
+        return self.stream.isatty()
+
+
+def fail(message):
+    """One clear line on stderr, no traceback."""
+    print(f'error: {message}', file=sys.stderr)
+    sys.exit(2)
+
+
+# --------------------------------------------------------------------------
+# Experiment folders
+# --------------------------------------------------------------------------
+def new_experiment_dir(root, data_sets):
+    """<root>/<set names joined by _>/exp, then exp_0, exp_1, ... (never reused)."""
+    parent = os.path.join(root, '_'.join(name[:-4] for name in data_sets))
+    os.makedirs(parent, exist_ok=True)
+    candidates = ['exp'] + [f'exp_{i}' for i in range(10 ** 6)]
+    for name in candidates:
+        path = os.path.join(parent, name)
+        try:
+            os.makedirs(path)  # atomic: two runs never share a folder
+            return path
+        except FileExistsError:
+            continue
+
+
+def npz_names(names):
+    return [n if n.endswith('.npz') else f'{n}.npz' for n in names]
+
+
+def make_strategy(name):
+    if name == 'mirrored':
+        return tf.distribute.MirroredStrategy()
+    if name == 'multi_worker':
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def is_chief(strategy):
+    """The chief is task 'chief', or worker 0 where no chief is named."""
+    resolver = getattr(strategy, 'cluster_resolver', None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    if resolver.task_type == 'chief':
+        return True
+    return (resolver.task_type == 'worker' and resolver.task_id == 0
+            and 'chief' not in resolver.cluster_spec().as_dict())
+
+
+# --------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------
+def batch_dataset(train_set, seed, start_step, end_step):
+    """Batches for global steps [start_step, end_step): the batch of step k
+    depends only on (seed, k), so a resumed run sees the same batches; the
+    next batch is prepared while the current one trains."""
+    hps_len = train_set.max_seq_length
+
+    def make_batch(step):
+        train_set.rng.seed([seed, int(step)])
+        _, x, seq_len = train_set.random_batch()
+        return x, seq_len.astype(np.int32)
+
+    def to_inputs(step):
+        x, seq_len = tf.numpy_function(make_batch, [step], (tf.float32, tf.int32))
+        x.set_shape([train_set.batch_size, hps_len + 1, 5])
+        seq_len.set_shape([train_set.batch_size])
+        return dict(strokes=x, seq_len=seq_len)
+
+    return (tf.data.Dataset.range(start_step, end_step)
+            .map(to_inputs).prefetch(2))
+
+
+class ValidationCheckpoint(keras.callbacks.Callback):
+    """At the end of each interval: validate without dropout, keep the best
+    weights (evaluating the test set when they improve), write the latest
+    checkpoint.  Stops training on a NaN/inf cost or on SIGINT/SIGTERM."""
+
+    def __init__(self, trainer):
+        super().__init__()
+        self.trainer = trainer
+        self.interrupted = None  # name of the signal received
+        self.nan_step = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs and not math.isfinite(float(logs['cost'])):
+            self.nan_step = self.trainer.step
+        if self.nan_step is not None or self.interrupted:
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.nan_step is None and not self.interrupted:
+            self.trainer.validate()
+
+
+class Trainer:
+    """Owns the model, its checkpoints and the loop over validation intervals."""
+
+    def __init__(self, exp_dir, hps, data, seed, steps_per_epoch, strategy, chief):
+        self.hps, self.seed, self.steps_per_epoch = hps, seed, steps_per_epoch
+        self.train_set, self.valid_set, self.test_set = data
+        self.strategy, self.chief = strategy, chief
+        self.paths = S.experiment_paths(exp_dir)
+        with strategy.scope():
+            self.model = S.Seq2seqModel(hps, seed=seed)
+            self.model.compile(optimizer=S.make_optimizer(hps))
+            self.model.optimizer.build(self.model.trainable_variables)
+            self.best_valid_cost = tf.Variable(np.inf, dtype=tf.float64, trainable=False)
+            self.best_step = tf.Variable(-1, dtype=tf.int64, trainable=False)
+        self.checkpoint = S.training_checkpoint(self.model, best_valid_cost=self.best_valid_cost,
+                                                best_step=self.best_step)
+        # Only the chief writes where users look; other workers write to a
+        # scratch folder (tf.distribute needs every worker to save).
+        latest_dir = self.paths['latest'] if chief else os.path.join(
+            self.paths['latest'], f'.worker_{os.getpid()}')
+        self.manager = tf.train.CheckpointManager(self.checkpoint, latest_dir, max_to_keep=2)
+        self.writer = (tf.summary.create_file_writer(os.path.join(self.paths['tensorboard'], 'validation'))
+                       if chief else tf.summary.create_noop_writer())
+        self.callback = ValidationCheckpoint(self)
+        self.last_time, self.last_step = time.time(), 0
+
+    @property
+    def step(self):
+        return int(self.model.optimizer.iterations.numpy())
+
+    def restore(self, path):
+        try:
+            self.checkpoint.restore(path).assert_existing_objects_matched()
+        except (tf.errors.OpError, ValueError, AssertionError) as err:
+            fail(f'{path}: cannot resume from this checkpoint (corrupt, or written for '
+                 f'another configuration): {str(err).splitlines()[0]}')
+
+    def validate(self):
+        step, model = self.step, self.model
+        now = time.time()
+        steps_per_second = (step - self.last_step) / max(now - self.last_time, 1e-9)
+        valid = S.evaluate_costs(model, self.valid_set)
+        if not math.isfinite(valid['cost']):
+            self.callback.nan_step = step
+            model.stop_training = True
+            return
+        scalars = dict(valid_cost=valid['cost'], valid_r_cost=valid['r_cost'],
+                       valid_kl_cost=valid['kl_cost'], steps_per_second=steps_per_second)
+        line = (f'step {step}: valid cost {valid["cost"]:.4f} (r {valid["r_cost"]:.4f}, '
+                f'kl {valid["kl_cost"]:.4f}), {steps_per_second:.2f} steps/s')
+        if valid['cost'] < float(self.best_valid_cost.numpy()):
+            self.best_valid_cost.assign(valid['cost'])
+            self.best_step.assign(step)
+            test = S.evaluate_costs(model, self.test_set)
+            scalars.update(test_cost=test['cost'], test_r_cost=test['r_cost'],
+                           test_kl_cost=test['kl_cost'])
+            line += f'; new best, test cost {test["cost"]:.4f}'
+            if self.chief:
+                tmp = os.path.join(os.path.dirname(self.paths['best']), 'best-tmp.weights.h5')
+                model.save_weights(tmp)
+                os.replace(tmp, self.paths['best'])  # atomic: never a half-written best
+        else:
+            line += (f'; best {float(self.best_valid_cost.numpy()):.4f} '
+                     f'at step {int(self.best_step.numpy())}')
+        with self.writer.as_default(step=step):
+            for name, value in scalars.items():
+                tf.summary.scalar(name, value)
+        self.writer.flush()
+        self.save_latest()
+        print(line, flush=True)
+        self.last_time, self.last_step = time.time(), step
+
+    def save_latest(self):
+        # CheckpointManager writes the files first and then swaps the
+        # `checkpoint` index atomically, so a kill leaves the previous one.
+        self.manager.save(checkpoint_number=self.step)
+
+    def train(self, end_step):
+        """Trains up to end_step in validation intervals of steps_per_epoch
+        (a partial first or last interval where the run starts or ends
+        between boundaries).  Returns 'done', 'nan' or the signal's name."""
+        # The progress bar first, so it closes its line before validation prints.
+        callbacks = [keras.callbacks.ProgbarLogger(), self.callback] if self.chief else [self.callback]
+        if self.chief:
+            callbacks.append(keras.callbacks.TensorBoard(self.paths['tensorboard'], update_freq=20))
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        self.last_time, self.last_step = time.time(), self.step
+        total_epochs = math.ceil(end_step / self.steps_per_epoch)
+        try:
+            while self.step < end_step and self.callback.nan_step is None and not self.callback.interrupted:
+                start = self.step
+                epoch = start // self.steps_per_epoch
+                stop = min(end_step, (epoch + 1) * self.steps_per_epoch)
+                if stop - start == self.steps_per_epoch:  # whole intervals: one fit call
+                    whole = (end_step - start) // self.steps_per_epoch
+                    stop = start + whole * self.steps_per_epoch
+                    epochs, steps = epoch + whole, self.steps_per_epoch
+                else:
+                    epochs, steps = epoch + 1, stop - start
+                self.model.fit(batch_dataset(self.train_set, self.seed, start, stop),
+                               initial_epoch=epoch, epochs=epochs, steps_per_epoch=steps,
+                               callbacks=callbacks, shuffle=False, verbose=int(self.chief))
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if self.callback.nan_step is not None:
+            return 'nan'
+        if self.callback.interrupted:
+            self.save_latest()
+            return self.callback.interrupted
+        return 'done'
+
+    def _on_signal(self, signum, frame):
+        self.callback.interrupted = signal.Signals(signum).name
+
+
+# --------------------------------------------------------------------------
+# Commands
+# --------------------------------------------------------------------------
+def load_data(data_dir, hps, seed):
+    try:
+        return utils.load_dataset(data_dir, hps, seed=seed)
+    except utils.SketchDataError as err:
+        fail(str(err))
+
+
+def read_experiment(exp_dir):
+    paths = S.experiment_paths(exp_dir)
+    for key in ('config', 'flags'):
+        if not os.path.exists(paths[key]):
+            fail(f'{paths[key]}: missing; is {exp_dir} an experiment folder made by this script?')
+    try:
+        hps, extras = S.read_model_config(paths['config'])
+        with open(paths['flags']) as f:
+            flags = json.load(f)
+    except (ValueError, KeyError) as err:
+        fail(f'{paths["config"]}: unreadable experiment settings: {err}')
+    return hps, extras, flags
+
+
+def evaluate(exp_dir, data_dir=None):
+    hps, _, flags = read_experiment(exp_dir)
+    _, valid_set, test_set, _ = load_data(data_dir or flags['data_dir'], hps, seed=0)
+    try:
+        model = S.load_model(exp_dir)
+    except FileNotFoundError as err:
+        fail(str(err))
+    for name, data in (('valid', valid_set), ('test', test_set)):
+        for masked in (False, True):
+            costs = S.evaluate_costs(model, data, mask_pen_loss=masked)
+            print(f'{name}{" (pen loss masked)" if masked else ""}: cost {costs["cost"]:.4f} '
+                  f'r_cost {costs["r_cost"]:.4f} kl_cost {costs["kl_cost"]:.4f}')
+
+
+def start_weights(model, path):
+    """Weights to start from: a .weights.h5, an experiment or a Magenta folder."""
+    try:
+        source = path if path.endswith('.weights.h5') else S.load_model(path)
+    except (FileNotFoundError, ValueError) as err:
+        fail(str(err))
+    if isinstance(source, str):
+        model.load_weights(source)
+    else:
+        for target, value in zip(model.trainable_variables, source.trainable_variables):
+            target.assign(value)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.evaluate:
+        evaluate(args.evaluate, args.data_dir if args.data_dir != 'datasets' else None)
+        return
+    strategy = make_strategy(args.strategy)
+    chief = is_chief(strategy)
+
+    if args.resume:
+        exp_dir = args.resume
+        hps, _, flags = read_experiment(exp_dir)
+        data_dir, seed = flags['data_dir'], flags['seed']
+        save_every, end_step = flags['save_every'], flags['end_step']
+    else:
+        hps = S.get_default_hparams()
+        try:
+            hps.parse(args.hparams)
+        except ValueError as err:
+            fail(f'--hparams: {err}')
+        hps.data_set = npz_names(args.data_set)
+        data_dir, save_every = args.data_dir, args.save_every
+        seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2 ** 31)
+        if args.max_steps is not None:
+            hps.num_steps = args.max_steps
+    keras.utils.set_random_seed(seed)
+    train_set, valid_set, test_set, hps = load_data(data_dir, hps, seed)
+    steps_per_epoch = save_every or train_set.num_batches
+
+    if not args.resume:
+        end_step = min(hps.num_steps, args.epochs * train_set.num_batches)
+        exp_dir = new_experiment_dir(args.experiment_dir, hps.data_set) if chief else \
+            os.path.join(args.experiment_dir, f'.worker_{os.getpid()}')
+        paths = S.experiment_paths(exp_dir)
+        for folder in ('logs', 'checkpoints', 'tensorboard'):
+            os.makedirs(os.path.join(exp_dir, folder), exist_ok=True)
+        S.write_model_config(paths['config'], hps,
+                             normalizing_scale_factor=float(train_set.scale_factor))
+        flags = dict(vars(args), data_dir=data_dir, seed=seed, save_every=save_every,
+                     end_step=end_step)
+        with open(paths['flags'], 'w') as f:
+            json.dump(flags, f, indent=2)
+    paths = S.experiment_paths(exp_dir)
+    sys.stdout = Tee(sys.stdout, paths['log'])
+
+    trainer = Trainer(exp_dir, hps, (train_set, valid_set, test_set), seed, steps_per_epoch,
+                      strategy, chief)
+    if args.resume:
+        latest = trainer.manager.latest_checkpoint
+        if latest is None:
+            fail(f'{paths["latest"]}: no checkpoint to resume from')
+        trainer.restore(latest)
+        print(f'Resumed {exp_dir} at step {trainer.step}')
+    elif args.checkpoint:
+        start_weights(trainer.model, args.checkpoint)
+        trainer.model.optimizer.iterations.assign(args.initial_epoch * train_set.num_batches)
+    print(f'Experiment {exp_dir}: {train_set.num_batches} batches an epoch, '
+          f'validating every {steps_per_epoch} steps, training to step {end_step}')
+
+    outcome = trainer.train(end_step)
+    if outcome == 'nan':
+        latest = trainer.manager.latest_checkpoint or 'none yet'
+        fail(f'cost became NaN or inf at step {trainer.callback.nan_step}; stopped. '
+             f'Last good checkpoint: {latest}')
+    if outcome != 'done':
+        print(f'\n{outcome}: saved step {trainer.step} to {trainer.manager.latest_checkpoint}. '
+              f'Resume with: python3 seq2seqVAE_train.py --resume {exp_dir}', flush=True)
+        sys.exit(130 if outcome == 'SIGINT' else 143)
+    print(f'Done at step {trainer.step}; best valid cost '
+          f'{float(trainer.best_valid_cost.numpy()):.4f} at step {int(trainer.best_step.numpy())}. '
+          f'Best weights: {paths["best"]}')
+
+
+if __name__ == '__main__':
+    main()
