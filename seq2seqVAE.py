@@ -461,9 +461,11 @@ class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self.min_learning_rate = min_learning_rate
 
     def __call__(self, step):
-        step = tf.cast(step, tf.float32)
-        return ((self.learning_rate - self.min_learning_rate) * tf.pow(self.decay_rate, step)
-                + self.min_learning_rate)
+        # float64 as Magenta's Python arithmetic: float32 powers drift by 1e-5
+        step = tf.cast(step, tf.float64)
+        lr = ((self.learning_rate - self.min_learning_rate) * tf.pow(tf.constant(self.decay_rate, tf.float64), step)
+              + self.min_learning_rate)
+        return tf.cast(lr, tf.float32)
 
     def get_config(self):
         return dict(learning_rate=self.learning_rate, decay_rate=self.decay_rate,
@@ -472,8 +474,9 @@ class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
 def kl_weight_at(hps, step):
     """KL annealing: w - (w - w_start) * kl_decay_rate^step."""
-    step = tf.cast(step, tf.float32)
-    return hps.kl_weight - (hps.kl_weight - hps.kl_weight_start) * tf.pow(hps.kl_decay_rate, step)
+    step = tf.cast(step, tf.float64)
+    decay = tf.pow(tf.constant(hps.kl_decay_rate, tf.float64), step)
+    return tf.cast(hps.kl_weight - (hps.kl_weight - hps.kl_weight_start) * decay, tf.float32)
 
 
 # --------------------------------------------------------------------------
@@ -782,3 +785,225 @@ def load_model(path, checkpoint=None, **overrides):
         raise FileNotFoundError(f'{weights}: no checkpoint (has the experiment validated once?)')
     model.load_weights(weights)
     return model
+
+
+# --------------------------------------------------------------------------
+# Sampling
+# Magenta's sample() one point at a time, the reference notebook's
+# encode/decode, and a batched sampler that draws many sketches in one
+# compiled loop.
+# --------------------------------------------------------------------------
+import weakref  # noqa: E402  (kept in this section: compiled samplers per model)
+
+import utils  # noqa: E402
+
+START_TOKEN = (0.0, 0.0, 1.0, 0.0, 0.0)  # S_0: the pen starts a new stroke
+MIXTURE_KEYS = ('pi', 'mu1', 'mu2', 'sigma1', 'sigma2', 'corr', 'pen')
+_COMPILED = weakref.WeakKeyDictionary()  # model -> {name: tf.function}
+
+
+def _compiled(model, name, make):
+    """A tf.function built once per model (tracing costs seconds)."""
+    functions = _COMPILED.setdefault(model, {})
+    if name not in functions:
+        functions[name] = make()
+    return functions[name]
+
+
+def _check_temperature(temperature):
+    if not temperature > 0:
+        raise ValueError(f'temperature must be > 0, got {temperature}')
+
+
+def _adjust_temperature(pdf, temperature):
+    """Magenta's adjust_temp: p^(1/T), renormalised (through logs)."""
+    pdf = np.log(pdf) / temperature
+    pdf -= pdf.max()
+    pdf = np.exp(pdf)
+    return pdf / pdf.sum()
+
+
+def _pick_index(uniform, pdf, temperature, greedy):
+    """Magenta's get_pi_idx: the argmax when greedy, else the first index
+    whose cumulative (temperature-adjusted) probability reaches `uniform`."""
+    if greedy:
+        return int(np.argmax(pdf))
+    cumulative = np.cumsum(_adjust_temperature(pdf, temperature))
+    # Where rounding leaves the sum below `uniform` Magenta returns -1: the last.
+    return min(int(np.searchsorted(cumulative, uniform)), len(pdf) - 1)
+
+
+def _sample_gaussian_2d(mu1, mu2, s1, s2, rho, temp, greedy, rng):
+    """Magenta's sample_gaussian_2d; it is passed sqrt(temperature), so the
+    sigmas are scaled by the temperature itself."""
+    if greedy:
+        return mu1, mu2
+    s1 *= temp * temp
+    s2 *= temp * temp
+    cov = [[s1 * s1, rho * s1 * s2], [rho * s1 * s2, s2 * s2]]
+    x = rng.multivariate_normal([mu1, mu2], cov, 1)
+    return x[0][0], x[0][1]
+
+
+def _step_function(model):
+    @tf.function
+    def step(point, z, state):
+        """Previous point [B, 5] -> mixture parameters [B, ...], new state."""
+        output, state = model.decode(point[:, None], z, state=state)
+        return model.mixture(output[:, 0]), state
+    return step
+
+
+def sample(model, seq_len=250, temperature=1.0, greedy_mode=False, z=None, rng=None):
+    """Magenta's sample(): draws one sketch point by point, each point fed
+    back as the next input.  Returns (strokes5 [seq_len, 5], mixture_params:
+    per step [pi, mu1, mu2, sigma1, sigma2, corr, pen] as numpy arrays).
+    Like Magenta it always runs seq_len steps; to_normal_strokes cuts the
+    rows after the first end-of-sketch.  z: [1, z_size], random normal if
+    None (ignored by decoder-only models).  rng: a numpy Generator or
+    RandomState (default: a fresh Generator)."""
+    _check_temperature(temperature)
+    rng = np.random.default_rng() if rng is None else rng
+    if z is None:
+        z = rng.standard_normal((1, model.hps.z_size))
+    z = tf.constant(np.reshape(z, (1, -1)), tf.float32) if model.hps.conditional else None
+    step = _compiled(model, 'step', lambda: _step_function(model))
+    state = model.initial_state(z, 1)
+    point = np.array([START_TOKEN], np.float32)
+    strokes = np.zeros((seq_len, 5), np.float32)
+    mixture_params = []
+    for i in range(seq_len):
+        params, state = step(tf.constant(point), z, state)
+        params = [params[key].numpy()[0] for key in MIXTURE_KEYS]
+        pi, mu1, mu2, sigma1, sigma2, corr, pen = params
+        # Magenta's draw order: a uniform for the mixture, one for the pen,
+        # then the Gaussian (the uniforms are drawn even when greedy).
+        idx = _pick_index(rng.random(), pi, temperature, greedy_mode)
+        pen_state = _pick_index(rng.random(), pen, temperature, greedy_mode)
+        strokes[i, 0:2] = _sample_gaussian_2d(mu1[idx], mu2[idx], sigma1[idx], sigma2[idx],
+                                              corr[idx], np.sqrt(temperature), greedy_mode, rng)
+        strokes[i, 2 + pen_state] = 1
+        mixture_params.append(params)
+        point = strokes[i:i + 1]
+    return strokes, mixture_params
+
+
+def encode(model, strokes3, scale_factor=1.0):
+    """Posterior mean z [1, z_size] of one stroke-3 sketch (the notebook's
+    encode, without the sampling noise).
+
+    The model reads offsets divided by its data's normalizing scale factor
+    (the std of the training offsets, computed by utils.load_dataset and
+    stored in our model_config.json): sketches from a DataLoader are already
+    divided; for raw ones pass that factor as `scale_factor`.  The sketch is
+    padded to hps.max_seq_len with end-of-sketch rows as the data loader does;
+    the encoder reads the points after the start token (0, 0, 1, 0, 0)."""
+    if not model.hps.conditional:
+        raise ValueError('a decoder-only model (conditional=False) has no encoder')
+    strokes = np.array(strokes3, np.float32)
+    strokes[:, 0:2] /= scale_factor
+    padded = utils.to_big_strokes(strokes, model.hps.max_seq_len)
+    mu, _ = model.encode(tf.constant(padded[None], tf.float32), tf.constant([len(strokes)]))
+    return mu.numpy()
+
+
+def decode(model, z=None, temperature=1.0, greedy_mode=False, seq_len=None, rng=None):
+    """The notebook's decode(): a stroke-3 sketch sampled from z (random
+    normal if None) for seq_len steps (default hps.max_seq_len)."""
+    strokes5, _ = sample(model, seq_len or model.hps.max_seq_len, temperature,
+                         greedy_mode, z, rng)
+    return utils.to_normal_strokes(strokes5)
+
+
+def _pick_indices(uniform, pdf, temperature):
+    """_pick_index for a batch: the count of cumulative probabilities below
+    the uniform is the first index whose cumulative sum reaches it."""
+    pdf = tf.nn.softmax(tf.math.log(pdf) / temperature)  # = _adjust_temperature
+    below = tf.cast(tf.cumsum(pdf, axis=-1) < uniform[:, None], tf.int32)
+    return tf.minimum(tf.reduce_sum(below, -1), pdf.shape[-1] - 1)
+
+
+def _draw_points(params, temperature, greedy, seed):
+    """One batched step of Magenta's draws -> stroke-5 points [B, 5]."""
+    if greedy:
+        idx = tf.argmax(params['pi'], -1)
+        pen_state = tf.argmax(params['pen'], -1)
+    else:
+        uniform_seed, normal_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        batch = tf.shape(params['pen'])[0]
+        uniform = tf.random.stateless_uniform([batch, 2], uniform_seed)
+        idx = _pick_indices(uniform[:, 0], params['pi'], temperature)
+        pen_state = _pick_indices(uniform[:, 1], params['pen'], temperature)
+    chosen = {key: tf.gather(params[key], idx, batch_dims=1)
+              for key in ('mu1', 'mu2', 'sigma1', 'sigma2', 'corr')}
+    x1, x2 = chosen['mu1'], chosen['mu2']
+    if not greedy:
+        scale = tf.square(tf.sqrt(temperature))  # as _sample_gaussian_2d
+        s1, s2, rho = chosen['sigma1'] * scale, chosen['sigma2'] * scale, chosen['corr']
+        eps = tf.random.stateless_normal([batch, 2], normal_seed)
+        x1 += s1 * eps[:, 0]
+        x2 += s2 * (rho * eps[:, 0] + tf.sqrt(1.0 - tf.square(rho)) * eps[:, 1])
+    return tf.concat([tf.stack([x1, x2], -1), tf.one_hot(pen_state, 3)], -1)
+
+
+def _batch_function(model, greedy):
+    cell = model.decoder
+
+    @tf.function(reduce_retracing=True)
+    def run(z, num, seq_len, temperature, seed):
+        """-> stroke-5 rows [steps, num, 5], zeros after a sketch's end.
+
+        Sketches leave the batch once they have ended, so the work follows
+        their total length; the loop stops when none is left.  It is
+        model.decode's step without its scan, and the z part of the decoder's
+        input projection [point, z] is computed once, not at every step."""
+        state = model.initial_state(z, num)
+        no_point = tf.zeros([num, 1, 5])
+        z_part = (cell.project_inputs(no_point, z) - cell.project_inputs(no_point))[:, 0]
+        point = tf.tile(tf.constant([START_TOKEN]), [num, 1])
+        drawing = tf.range(num)  # the sketches still in the batch
+        rows = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
+        i = tf.constant(0)
+        while i < seq_len and tf.size(drawing) > 0:
+            tf.autograph.experimental.set_loop_options(shape_invariants=[
+                (state, tuple(tf.TensorShape([None, s.shape[-1]]) for s in state)),
+                (point, tf.TensorShape([None, 5])), (z_part, tf.TensorShape([None, None]))])
+            state = cell.step(cell.project_inputs(point[:, None])[:, 0] + z_part, state, None)
+            params = model.mixture(model.output_layer(cell.output(state)))
+            point = _draw_points(params, temperature, greedy,
+                                 tf.random.experimental.stateless_fold_in(seed, i))
+            rows = rows.write(i, tf.scatter_nd(drawing[:, None], point, [num, 5]))
+            going_on = point[:, 4] == 0
+            drawing, point, z_part = (tf.boolean_mask(t, going_on) for t in (drawing, point, z_part))
+            state = tuple(tf.boolean_mask(s, going_on) for s in state)
+            i += 1
+        return rows.stack()
+    return run
+
+
+def sample_batch(model, num, seq_len=250, temperature=1.0, greedy_mode=False, z=None, seed=None):
+    """Draws `num` sketches at once in one compiled loop, with sample()'s
+    temperature and greedy semantics but TensorFlow's stateless random ops
+    (reproducible from `seed`).  z: [1, z_size] shared, [num, z_size], or
+    None (random normal from the seed; ignored by decoder-only models).
+    Returns a list of stroke-5 arrays, each cut after its own first
+    end-of-sketch row (or seq_len rows long)."""
+    _check_temperature(temperature)
+    if seed is None:
+        seed = np.random.default_rng().integers(2 ** 31)
+    z_seed, loop_seed = tf.unstack(tf.random.experimental.stateless_split([int(seed), 0], 2))
+    if not model.hps.conditional:
+        z = None
+    elif z is None:
+        z = tf.random.stateless_normal([num, model.hps.z_size], z_seed)
+    else:
+        z = tf.broadcast_to(tf.constant(z, tf.float32), [num, model.hps.z_size])
+    run = _compiled(model, f'batch_greedy={greedy_mode}',
+                    lambda: _batch_function(model, greedy_mode))
+    rows = run(z, tf.constant(num), tf.constant(seq_len), tf.constant(temperature, tf.float32),
+               loop_seed).numpy()
+    sketches = []
+    for strokes in np.transpose(rows, [1, 0, 2]):
+        ends = np.flatnonzero(strokes[:, 4])
+        sketches.append(strokes[:ends[0] + 1] if len(ends) else strokes)
+    return sketches

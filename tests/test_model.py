@@ -1,0 +1,181 @@
+"""Model pieces on small random configurations (no ../shared needed)."""
+import json
+
+import numpy as np
+import pytest
+import keras
+import tensorflow as tf
+
+import seq2seqVAE as S
+
+
+def small_hps(**overrides):
+    hps = S.get_default_hparams()
+    settings = dict(enc_rnn_size=8, dec_rnn_size=12, z_size=4, num_mixture=3,
+                    batch_size=6, max_seq_len=15)
+    for name, value in dict(settings, **overrides).items():
+        hps.set(name, value)
+    return hps
+
+
+def random_batch(hps, rng, lengths=None):
+    """A stroke-5 batch [B, max_seq_len + 1, 5] with the start token."""
+    lengths = lengths if lengths is not None else rng.integers(3, hps.max_seq_len + 1, hps.batch_size)
+    x = np.zeros((hps.batch_size, hps.max_seq_len + 1, 5), np.float32)
+    x[:, 0, 2] = 1
+    for i, n in enumerate(lengths):
+        x[i, 1:n + 1, :2] = rng.normal(size=(n, 2))
+        pen_up = rng.random(n) < 0.2
+        x[i, 1:n + 1, 2], x[i, 1:n + 1, 3] = ~pen_up, pen_up
+        x[i, n + 1:, 4] = 1
+    return x, np.asarray(lengths, np.int32)
+
+
+def test_defaults_are_magentas():
+    hps = S.get_default_hparams()
+    assert (hps.enc_rnn_size, hps.dec_rnn_size, hps.z_size, hps.num_mixture) == (256, 512, 128, 20)
+    assert (hps.kl_weight, hps.kl_weight_start, hps.kl_tolerance) == (0.5, 0.01, 0.2)
+    assert (hps.learning_rate, hps.decay_rate, hps.min_learning_rate) == (0.001, 0.9999, 0.00001)
+    assert hps.recurrent_dropout_prob == 0.9 and hps.use_recurrent_dropout is True
+    assert hps.data_set == ['aaron_sheep.npz'] and hps.conditional is True
+
+
+def test_hparams_parse_and_json_round_trip():
+    hps = S.get_default_hparams().parse('dec_model=hyper,z_size=32,kl_weight=1,'
+                                        'use_input_dropout=true,data_set=[a.npz;b.npz]')
+    assert (hps.dec_model, hps.z_size, hps.kl_weight) == ('hyper', 32, 1.0)
+    assert hps.use_input_dropout is True and hps.data_set == ['a.npz', 'b.npz']
+    again = S.get_default_hparams().parse_json(hps.to_json())
+    assert again.values() == hps.values()
+
+
+@pytest.mark.parametrize('text, message', [('not_a_name=1', "unknown hyper-parameter 'not_a_name'"),
+                                           ('z_size=abc', "'z_size'"),
+                                           ('conditional=maybe', "'conditional'"),
+                                           ('z_size', 'name=value')])
+def test_hparams_parse_errors(text, message):
+    with pytest.raises(ValueError, match=message):
+        S.get_default_hparams().parse(text)
+
+
+@pytest.mark.parametrize('kind', S.CELL_TYPES)
+def test_cell_shapes_and_flat_state_layout(kind):
+    cell = S.make_cell(kind, 6, name='cell')
+    cell.build(7)
+    batch, steps = 3, 5
+    flat = tf.random.normal([batch, cell.state_size])
+    state = cell.state_from_flat(flat)
+    outputs, final = S.run_rnn(cell, cell.project_inputs(tf.random.normal([batch, steps, 7])), state)
+    assert outputs.shape == (batch, steps, 6)
+    assert all(s.shape[0] == batch for s in final)
+    np.testing.assert_allclose(outputs[:, -1], cell.output(final), atol=1e-6)
+    # Magenta's flat layouts: lstm [c, h]; layer_norm [h, c]; hyper [h, h_hyper, c, c_hyper]
+    h = cell.output(state)
+    first_half_is_h = kind != 'lstm'
+    np.testing.assert_array_equal(h, flat[:, :6] if first_half_is_h else flat[:, 6:12])
+
+
+@pytest.mark.parametrize('kind', S.CELL_TYPES)
+def test_padding_does_not_change_z(kind):
+    """A sketch encodes to the same z whatever the padding after it."""
+    rng = np.random.default_rng(0)
+    short = small_hps(enc_model=kind, max_seq_len=10, batch_size=2)
+    long_ = small_hps(enc_model=kind, max_seq_len=30, batch_size=2)
+    model = S.Seq2seqModel(short)
+    x, lengths = random_batch(short, rng, lengths=[4, 10])
+    x_long = np.zeros((2, 31, 5), np.float32)
+    x_long[:, :11] = x
+    x_long[:, 11:, 4] = 1
+    # garbage in the padding must not reach z either
+    x_long[0, 6:, :2] = 50.0
+    mu_short, _ = model.encode(x[:, 1:], lengths)
+    model.hps = long_
+    mu_long, _ = model.encode(x_long[:, 1:], lengths)
+    np.testing.assert_allclose(mu_short, mu_long, atol=1e-6)
+
+
+def test_backward_encoder_starts_at_last_real_point():
+    """Reversing only the real points: the bw direction sees the sketch's
+    last point first, so z changes when that point changes."""
+    hps = small_hps(batch_size=1, max_seq_len=8)
+    model = S.Seq2seqModel(hps)
+    x, lengths = random_batch(hps, np.random.default_rng(1), lengths=[5])
+    mu, _ = model.encode(x[:, 1:], lengths)
+    x2 = x.copy()
+    x2[0, 5, :2] += 1.0  # the last real point
+    mu2, _ = model.encode(x2[:, 1:], lengths)
+    assert np.abs(np.asarray(mu) - np.asarray(mu2)).max() > 1e-7
+
+
+def test_decoder_only_model_has_no_encoder_and_zero_kl():
+    hps = small_hps(conditional=False)
+    model = S.Seq2seqModel(hps)
+    assert not hasattr(model, 'enc_fw')
+    assert model.decoder.W_xh.shape[0] == 5  # input is the stroke only, no z
+    x, lengths = random_batch(hps, np.random.default_rng(2))
+    r_cost, kl_cost = model.compute_costs(x, lengths)
+    assert float(kl_cost) == 0.0 and np.isfinite(float(r_cost))
+
+
+def test_dropout_only_when_training():
+    hps = small_hps(use_input_dropout=True, use_output_dropout=True)
+    model = S.Seq2seqModel(hps, seed=3)
+    x, lengths = random_batch(hps, np.random.default_rng(3))
+    inputs = dict(strokes=x, seq_len=lengths)
+    eval_a = model(inputs, use_mean_z=True)[0]['mu1']
+    eval_b = model(inputs, use_mean_z=True)[0]['mu1']
+    train_a = model(inputs, training=True, use_mean_z=True)[0]['mu1']
+    np.testing.assert_array_equal(eval_a, eval_b)
+    assert np.abs(np.asarray(eval_a) - np.asarray(train_a)).max() > 1e-6
+
+
+def test_pen_loss_masking_only_lowers_the_cost():
+    hps = small_hps()
+    model = S.Seq2seqModel(hps)
+    x, lengths = random_batch(hps, np.random.default_rng(4))
+    unmasked, _ = model.compute_costs(x, lengths, use_mean_z=True)
+    masked, _ = model.compute_costs(x, lengths, use_mean_z=True, mask_pen_loss=True)
+    assert float(masked) < float(unmasked)
+
+
+def test_schedules_follow_magentas_formulas():
+    hps = S.get_default_hparams()
+    schedule = S.LearningRateSchedule(hps.learning_rate, hps.decay_rate, hps.min_learning_rate)
+    for step in (0, 1, 1000, 50000):
+        lr = (hps.learning_rate - hps.min_learning_rate) * hps.decay_rate ** step + hps.min_learning_rate
+        klw = hps.kl_weight - (hps.kl_weight - hps.kl_weight_start) * hps.kl_decay_rate ** step
+        assert float(schedule(step)) == pytest.approx(lr, rel=1e-5)
+        assert float(S.kl_weight_at(hps, step)) == pytest.approx(klw, rel=1e-5)
+
+
+@pytest.mark.parametrize('kind', S.CELL_TYPES)
+def test_small_model_learns(kind):
+    """30 Adam steps on one fixed batch bring the cost well down."""
+    keras.utils.set_random_seed(5)
+    hps = small_hps(dec_model=kind, enc_model=kind, learning_rate=0.01)
+    model = S.Seq2seqModel(hps, seed=5)
+    model.compile(optimizer=S.make_optimizer(hps))
+    x, lengths = random_batch(hps, np.random.default_rng(5))
+    data = dict(strokes=x, seq_len=lengths)
+    costs = [model.train_on_batch(data, return_dict=True)['cost'] for _ in range(30)]
+    assert costs[-1] < 0.8 * costs[0], costs
+
+
+def test_experiment_weights_round_trip(tmp_path):
+    hps = small_hps()
+    model = S.Seq2seqModel(hps)
+    paths = S.experiment_paths(str(tmp_path))
+    (tmp_path / 'logs').mkdir()
+    (tmp_path / 'checkpoints').mkdir()
+    S.write_model_config(paths['config'], hps, normalizing_scale_factor=2.5)
+    model.save_weights(paths['best'])
+    config = json.loads(open(paths['config']).read())
+    assert config['normalizing_scale_factor'] == 2.5 and config['max_seq_len'] == 15
+    loaded = S.load_model(str(tmp_path))
+    for a, b in zip(model.trainable_variables, loaded.trainable_variables):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_missing_magenta_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+        S.load_magenta_checkpoint(str(tmp_path))
