@@ -491,6 +491,7 @@ class Seq2seqModel(keras.Model):
         self.hps = hps
         self.num_mixture = hps.num_mixture
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.cost_functions = {}  # evaluate_costs' compiled functions
         small_gaussian = keras.initializers.RandomNormal(stddev=0.001)
         if hps.conditional:
             self.enc_fw = make_cell(hps.enc_model, hps.enc_rnn_size, name='enc_fw')
@@ -622,15 +623,14 @@ class Seq2seqModel(keras.Model):
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             scaled = cost / replicas
         grads = tape.gradient(scaled, self.trainable_variables)
+        lr = self.optimizer.learning_rate  # the rate this step uses, read before the update
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-        return dict(cost=cost, r_cost=r_cost, kl_cost=kl_cost,
-                    lr=self.optimizer.learning_rate, kl_weight=kl_weight)
+        return dict(cost=cost, r_cost=r_cost, kl_cost=kl_cost, lr=lr, kl_weight=kl_weight)
 
     def test_step(self, data):
         x, seq_len = _unpack(data)
         r_cost, kl_cost = self.compute_costs(x, seq_len, use_mean_z=True)
-        kl_weight = kl_weight_at(self.hps, self.optimizer.iterations)
-        return dict(cost=r_cost + kl_weight * kl_cost, r_cost=r_cost, kl_cost=kl_cost)
+        return dict(cost=r_cost + self.hps.kl_weight_start * kl_cost, r_cost=r_cost, kl_cost=kl_cost)
 
 
 def _unpack(data):
@@ -650,24 +650,22 @@ def make_optimizer(hps):
 # --------------------------------------------------------------------------
 # Evaluation and Magenta checkpoints.
 # --------------------------------------------------------------------------
-def evaluate_costs(model, data_loader, use_mean_z=True, mask_pen_loss=False, kl_weight=None):
+def evaluate_costs(model, data_loader, use_mean_z=True, mask_pen_loss=False):
     """Average cost, r_cost and kl_cost over get_batch(0 .. num_batches-1),
-    without dropout, as Magenta's evaluate_model.  kl_weight defaults to
-    the weight the model trains with now."""
-    if kl_weight is None:
-        optimizer = getattr(model, 'optimizer', None)
-        kl_weight = float(kl_weight_at(model.hps, optimizer.iterations if optimizer else 0))
-
-    @tf.function
-    def costs(x, seq_len):
-        return model.compute_costs(x, seq_len, use_mean_z=use_mean_z, mask_pen_loss=mask_pen_loss)
-
+    without dropout, as Magenta's evaluate_model.  As there, cost weighs KL
+    by kl_weight_start (Magenta's eval model never anneals its KL weight),
+    so costs compare across training steps."""
+    key = (use_mean_z, mask_pen_loss)
+    if key not in model.cost_functions:  # compiled once per model and mode
+        model.cost_functions[key] = tf.function(lambda x, seq_len: model.compute_costs(
+            x, seq_len, use_mean_z=use_mean_z, mask_pen_loss=mask_pen_loss))
+    costs = model.cost_functions[key]
     totals = np.zeros(2)
     for i in range(data_loader.num_batches):
         _, x, seq_len = data_loader.get_batch(i)
         totals += [float(c) for c in costs(tf.constant(x, tf.float32), tf.constant(seq_len, tf.int32))]
     r_cost, kl_cost = totals / data_loader.num_batches
-    return dict(cost=r_cost + kl_weight * kl_cost, r_cost=r_cost, kl_cost=kl_cost)
+    return dict(cost=r_cost + model.hps.kl_weight_start * kl_cost, r_cost=r_cost, kl_cost=kl_cost)
 
 
 def magenta_checkpoint_prefix(path):
@@ -859,7 +857,7 @@ def sample(model, seq_len=250, temperature=1.0, greedy_mode=False, z=None, rng=N
     back as the next input.  Returns (strokes5 [seq_len, 5], mixture_params:
     per step [pi, mu1, mu2, sigma1, sigma2, corr, pen] as numpy arrays).
     Like Magenta it always runs seq_len steps; to_normal_strokes cuts the
-    rows after the first end-of-sketch.  z: [1, z_size], random normal if
+    sketch at its first end-of-sketch row.  z: [1, z_size], random normal if
     None (ignored by decoder-only models).  rng: a numpy Generator or
     RandomState (default: a fresh Generator)."""
     _check_temperature(temperature)
@@ -991,7 +989,8 @@ def sample_batch(model, num, seq_len=250, temperature=1.0, greedy_mode=False, z=
     _check_temperature(temperature)
     if seed is None:
         seed = np.random.default_rng().integers(2 ** 31)
-    z_seed, loop_seed = tf.unstack(tf.random.experimental.stateless_split([int(seed), 0], 2))
+    z_seed, loop_seed = tf.unstack(tf.random.experimental.stateless_split(
+        tf.constant([int(seed), 0], tf.int64), 2))
     if not model.hps.conditional:
         z = None
     elif z is None:

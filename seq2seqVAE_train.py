@@ -3,6 +3,7 @@ folders, TensorBoard, best/latest checkpoints and exact resume.
 
     python3 seq2seqVAE_train.py --data_dir datasets --data_set cat --epochs 20
     python3 seq2seqVAE_train.py --resume experiments/cat/exp
+    python3 seq2seqVAE_train.py --resume experiments/cat/exp --epochs 40   # a new end
     python3 seq2seqVAE_train.py --evaluate experiments/cat/exp
 """
 import argparse
@@ -22,22 +23,31 @@ import seq2seqVAE as S
 import utils
 
 DESCRIPTION = __doc__.split('\n\n')[0]
+DEFAULT_EPOCHS = 20
+DEFAULT_DATA_DIR = 'datasets'
+DEFAULT_DATA_SET = 'cat'
+LOG_EVERY = 20  # steps between training summaries, as Magenta
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=DESCRIPTION,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument('--data_dir', default='datasets',
-                   help='folder or http(s) URL holding the .npz files')
-    p.add_argument('--data_set', nargs='+', default=['cat'],
-                   help='one or more QuickDraw .npz names (".npz" optional), concatenated')
+    p.add_argument('--data_dir', default=None,
+                   help=f'folder or http(s) URL holding the .npz files; default: {DEFAULT_DATA_DIR} '
+                        '(with --resume/--evaluate: the run\'s own)')
+    p.add_argument('--data_set', nargs='+', default=None,
+                   help='one or more QuickDraw .npz names (".npz" optional), concatenated; '
+                        f'default: {DEFAULT_DATA_SET}')
     p.add_argument('--experiment_dir', default='experiments',
                    help='runs go to <experiment_dir>/<data sets>/exp, exp_0, ...')
-    p.add_argument('--epochs', type=int, default=20, help='passes over the training set')
+    p.add_argument('--epochs', type=int, default=None,
+                   help=f"passes over the training set; default: {DEFAULT_EPOCHS}; with --resume: "
+                        "the run's new end (default: the end it recorded)")
     p.add_argument('--hparams', default='', help='hyper-parameters "name=value,name=value"')
     p.add_argument('--resume', metavar='PATH', help='experiment folder to continue exactly')
     p.add_argument('--max_steps', type=int, default=None,
-                   help="total training steps (Magenta's num_steps); default: from --epochs")
+                   help="total training steps (Magenta's num_steps); default: from --epochs; "
+                        "with --resume: the run's new end")
     p.add_argument('--save_every', type=int, default=None,
                    help='steps between validations and checkpoints; default: once an epoch')
     p.add_argument('--seed', type=int, default=None, help='random seed; default: a random one')
@@ -156,6 +166,8 @@ class ValidationCheckpoint(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if logs and not math.isfinite(float(logs['cost'])):
             self.nan_step = self.trainer.step
+        elif logs and self.trainer.step % LOG_EVERY == 0:
+            self.trainer.log_training(logs)
         if self.nan_step is not None or self.interrupted:
             self.model.stop_training = True
 
@@ -187,6 +199,9 @@ class Trainer:
         self.manager = tf.train.CheckpointManager(self.checkpoint, latest_dir, max_to_keep=2)
         self.writer = (tf.summary.create_file_writer(os.path.join(self.paths['tensorboard'], 'validation'))
                        if chief else tf.summary.create_noop_writer())
+        self.train_writer = (tf.summary.create_file_writer(os.path.join(self.paths['tensorboard'],
+                                                                         'train'))
+                             if chief else tf.summary.create_noop_writer())
         self.callback = ValidationCheckpoint(self)
         self.last_time, self.last_step = time.time(), 0
 
@@ -197,9 +212,20 @@ class Trainer:
     def restore(self, path):
         try:
             self.checkpoint.restore(path).assert_existing_objects_matched()
-        except (tf.errors.OpError, ValueError, AssertionError) as err:
+        # IndexError: the reader's error for a truncated data file.
+        except (tf.errors.OpError, ValueError, AssertionError, IndexError) as err:
             fail(f'{path}: cannot resume from this checkpoint (corrupt, or written for '
                  f'another configuration): {str(err).splitlines()[0]}')
+
+    def log_training(self, logs):
+        """Training summaries at the global step, as Magenta (Keras' TensorBoard
+        callback restarts its count in each fit call, and the record_if it
+        leaves on during fit dropped the validation summaries)."""
+        with self.train_writer.as_default(step=self.step):
+            for name in ('cost', 'r_cost', 'kl_cost'):
+                tf.summary.scalar(f'train_{name}', logs[name])
+            for name in ('lr', 'kl_weight'):
+                tf.summary.scalar(name, logs[name])
 
     def validate(self):
         step, model = self.step, self.model
@@ -247,11 +273,8 @@ class Trainer:
         between boundaries).  Returns 'done', 'nan' or the signal's name."""
         # The progress bar first, so it closes its line before validation prints.
         callbacks = [keras.callbacks.ProgbarLogger(), self.callback] if self.chief else [self.callback]
-        if self.chief:
-            callbacks.append(keras.callbacks.TensorBoard(self.paths['tensorboard'], update_freq=20))
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         self.last_time, self.last_step = time.time(), self.step
-        total_epochs = math.ceil(end_step / self.steps_per_epoch)
         try:
             while self.step < end_step and self.callback.nan_step is None and not self.callback.interrupted:
                 start = self.step
@@ -269,6 +292,7 @@ class Trainer:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            self.train_writer.flush()
         if self.callback.nan_step is not None:
             return 'nan'
         if self.callback.interrupted:
@@ -334,15 +358,20 @@ def start_weights(model, path):
 def main(argv=None):
     args = parse_args(argv)
     if args.evaluate:
-        evaluate(args.evaluate, args.data_dir if args.data_dir != 'datasets' else None)
+        evaluate(args.evaluate, args.data_dir)
         return
+    if args.resume and (args.hparams or args.checkpoint or args.data_set):
+        fail('--resume continues a run as it was configured: drop --hparams, --data_set '
+             'and --checkpoint (use --epochs or --max_steps for a new end)')
+    if args.initial_epoch and not args.checkpoint:
+        fail('--initial_epoch needs --checkpoint (the weights to start from)')
     strategy = make_strategy(args.strategy)
     chief = is_chief(strategy)
 
     if args.resume:
         exp_dir = args.resume
         hps, _, flags = read_experiment(exp_dir)
-        data_dir, seed = flags['data_dir'], flags['seed']
+        data_dir, seed = args.data_dir or flags['data_dir'], flags['seed']
         save_every, end_step = flags['save_every'], flags['end_step']
     else:
         hps = S.get_default_hparams()
@@ -350,14 +379,27 @@ def main(argv=None):
             hps.parse(args.hparams)
         except ValueError as err:
             fail(f'--hparams: {err}')
-        hps.data_set = npz_names(args.data_set)
-        data_dir, save_every = args.data_dir, args.save_every
+        hps.data_set = npz_names(args.data_set or [DEFAULT_DATA_SET])
+        data_dir, save_every = args.data_dir or DEFAULT_DATA_DIR, args.save_every
         seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2 ** 31)
         if args.max_steps is not None:
             hps.num_steps = args.max_steps
+        if args.epochs is None:
+            args.epochs = DEFAULT_EPOCHS
     keras.utils.set_random_seed(seed)
     train_set, valid_set, test_set, hps = load_data(data_dir, hps, seed)
     steps_per_epoch = save_every or train_set.num_batches
+
+    if args.resume and (args.epochs is not None or args.max_steps is not None):
+        # A new end for the run, recorded so that a later --resume keeps it.
+        given = {name: value for name, value in
+                 (('epochs', args.epochs), ('max_steps', args.max_steps)) if value is not None}
+        end_step = min(given.get('max_steps', math.inf),
+                       given.get('epochs', math.inf) * train_set.num_batches)
+        flags.update(given, end_step=end_step)
+        if chief:
+            with open(S.experiment_paths(exp_dir)['flags'], 'w') as f:
+                json.dump(flags, f, indent=2)
 
     if not args.resume:
         end_step = min(hps.num_steps, args.epochs * train_set.num_batches)
@@ -373,34 +415,37 @@ def main(argv=None):
         with open(paths['flags'], 'w') as f:
             json.dump(flags, f, indent=2)
     paths = S.experiment_paths(exp_dir)
-    sys.stdout = Tee(sys.stdout, paths['log'])
+    tee = sys.stdout = Tee(sys.stdout, paths['log'])
+    try:
+        trainer = Trainer(exp_dir, hps, (train_set, valid_set, test_set), seed, steps_per_epoch,
+                          strategy, chief)
+        if args.resume:
+            latest = trainer.manager.latest_checkpoint
+            if latest is None:
+                fail(f'{paths["latest"]}: no checkpoint to resume from')
+            trainer.restore(latest)
+            print(f'Resumed {exp_dir} at step {trainer.step}')
+        elif args.checkpoint:
+            start_weights(trainer.model, args.checkpoint)
+            trainer.model.optimizer.iterations.assign(args.initial_epoch * train_set.num_batches)
+        print(f'Experiment {exp_dir}: {train_set.num_batches} batches an epoch, '
+              f'validating every {steps_per_epoch} steps, training to step {end_step}')
 
-    trainer = Trainer(exp_dir, hps, (train_set, valid_set, test_set), seed, steps_per_epoch,
-                      strategy, chief)
-    if args.resume:
-        latest = trainer.manager.latest_checkpoint
-        if latest is None:
-            fail(f'{paths["latest"]}: no checkpoint to resume from')
-        trainer.restore(latest)
-        print(f'Resumed {exp_dir} at step {trainer.step}')
-    elif args.checkpoint:
-        start_weights(trainer.model, args.checkpoint)
-        trainer.model.optimizer.iterations.assign(args.initial_epoch * train_set.num_batches)
-    print(f'Experiment {exp_dir}: {train_set.num_batches} batches an epoch, '
-          f'validating every {steps_per_epoch} steps, training to step {end_step}')
-
-    outcome = trainer.train(end_step)
-    if outcome == 'nan':
-        latest = trainer.manager.latest_checkpoint or 'none yet'
-        fail(f'cost became NaN or inf at step {trainer.callback.nan_step}; stopped. '
-             f'Last good checkpoint: {latest}')
-    if outcome != 'done':
-        print(f'\n{outcome}: saved step {trainer.step} to {trainer.manager.latest_checkpoint}. '
-              f'Resume with: python3 seq2seqVAE_train.py --resume {exp_dir}', flush=True)
-        sys.exit(130 if outcome == 'SIGINT' else 143)
-    print(f'Done at step {trainer.step}; best valid cost '
-          f'{float(trainer.best_valid_cost.numpy()):.4f} at step {int(trainer.best_step.numpy())}. '
-          f'Best weights: {paths["best"]}')
+        outcome = trainer.train(end_step)
+        if outcome == 'nan':
+            latest = trainer.manager.latest_checkpoint or 'none yet'
+            fail(f'cost became NaN or inf at step {trainer.callback.nan_step}; stopped. '
+                 f'Last good checkpoint: {latest}')
+        if outcome != 'done':
+            print(f'\n{outcome}: saved step {trainer.step} to {trainer.manager.latest_checkpoint}. '
+                  f'Resume with: python3 seq2seqVAE_train.py --resume {exp_dir}', flush=True)
+            sys.exit(130 if outcome == 'SIGINT' else 143)
+        print(f'Done at step {trainer.step}; best valid cost '
+              f'{float(trainer.best_valid_cost.numpy()):.4f} at step '
+              f'{int(trainer.best_step.numpy())}. Best weights: {paths["best"]}')
+    finally:  # main() may be called again in this process: no stale log
+        sys.stdout = tee.stream
+        tee.file.close()
 
 
 if __name__ == '__main__':
