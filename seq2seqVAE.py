@@ -13,6 +13,8 @@ import numpy as np
 import tensorflow as tf
 import keras
 
+import utils
+
 # --------------------------------------------------------------------------
 # Hyper-parameters: Magenta's names and defaults.
 # --------------------------------------------------------------------------
@@ -491,7 +493,7 @@ class Seq2seqModel(keras.Model):
         self.hps = hps
         self.num_mixture = hps.num_mixture
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.cost_functions = {}  # evaluate_costs' compiled functions
+        self.compiled_functions = {}  # see _compiled
         small_gaussian = keras.initializers.RandomNormal(stddev=0.001)
         if hps.conditional:
             self.enc_fw = make_cell(hps.enc_model, hps.enc_rnn_size, name='enc_fw')
@@ -650,16 +652,21 @@ def make_optimizer(hps):
 # --------------------------------------------------------------------------
 # Evaluation and Magenta checkpoints.
 # --------------------------------------------------------------------------
+def _compiled(model, name, make):
+    """A tf.function built once per model and purpose (tracing costs seconds)."""
+    if name not in model.compiled_functions:
+        model.compiled_functions[name] = make()
+    return model.compiled_functions[name]
+
+
 def evaluate_costs(model, data_loader, use_mean_z=True, mask_pen_loss=False):
     """Average cost, r_cost and kl_cost over get_batch(0 .. num_batches-1),
     without dropout, as Magenta's evaluate_model.  As there, cost weighs KL
     by kl_weight_start (Magenta's eval model never anneals its KL weight),
     so costs compare across training steps."""
-    key = (use_mean_z, mask_pen_loss)
-    if key not in model.cost_functions:  # compiled once per model and mode
-        model.cost_functions[key] = tf.function(lambda x, seq_len: model.compute_costs(
-            x, seq_len, use_mean_z=use_mean_z, mask_pen_loss=mask_pen_loss))
-    costs = model.cost_functions[key]
+    costs = _compiled(model, f'costs mean_z={use_mean_z} masked={mask_pen_loss}',
+                      lambda: tf.function(lambda x, seq_len: model.compute_costs(
+                          x, seq_len, use_mean_z=use_mean_z, mask_pen_loss=mask_pen_loss)))
     totals = np.zeros(2)
     for i in range(data_loader.num_batches):
         _, x, seq_len = data_loader.get_batch(i)
@@ -791,23 +798,8 @@ def load_model(path, checkpoint=None, **overrides):
 # encode/decode, and a batched sampler that draws many sketches in one
 # compiled loop.
 # --------------------------------------------------------------------------
-import weakref  # noqa: E402  (kept in this section: compiled samplers per model)
-
-import utils  # noqa: E402
-
 START_TOKEN = (0.0, 0.0, 1.0, 0.0, 0.0)  # S_0: the pen starts a new stroke
 MIXTURE_KEYS = ('pi', 'mu1', 'mu2', 'sigma1', 'sigma2', 'corr', 'pen')
-_COMPILED = weakref.WeakKeyDictionary()  # model -> {name: tf.function}
-
-
-def _compiled(model, name, make):
-    """A tf.function built once per model (tracing costs seconds)."""
-    functions = _COMPILED.setdefault(model, {})
-    if name not in functions:
-        functions[name] = make()
-    return functions[name]
-
-
 def _check_temperature(temperature):
     if not temperature > 0:
         raise ValueError(f'temperature must be > 0, got {temperature}')

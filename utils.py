@@ -543,3 +543,20 @@ def draw_strokes_animated(data, svg_filename=None, factor=0.2,
         drawing.add(element)
         begin += seconds_per_stroke
     return _finish(drawing, svg_filename)
+
+
+# ---------------------------------------------------------------------------
+# Animated grid (added for seq2seqVAE_sample.py --animate)
+
+
+def draw_grid_animated(sketches, ncols=10, svg_filename=None, factor=0.2,
+                       seconds_per_stroke=0.2, stroke_width=1):
+    """draw_grid's layout, drawn stroke by stroke as draw_strokes_animated."""
+    sizes = [max(x1 - x0, y1 - y0)
+             for x0, x1, y0, y1 in (get_bounds(s, 1) for s in sketches)]
+    cell = 1.2 * max(sizes, default=0.0) or 1.0
+    cells = [[np.concatenate([[[0, 0, 1]], np.asarray(sketch)]),
+              divmod(i, ncols)] for i, sketch in enumerate(sketches)]
+    return draw_strokes_animated(make_grid_svg(cells, cell, cell),
+                                 svg_filename, factor, seconds_per_stroke,
+                                 stroke_width)

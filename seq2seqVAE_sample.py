@@ -1,0 +1,236 @@
+"""Draws sketches from a trained sketch-rnn model into one SVG file.
+
+    python3 seq2seqVAE_sample.py MODEL [--mode sample|reconstruct|interpolate]
+
+MODEL is an experiment folder (seq2seqVAE_train.py) or a Magenta checkpoint
+folder.  Modes, as in Magenta's sketch-rnn notebook:
+  sample       --num sketches from random z (decoder-only models: no z),
+               drawn together by the batched sampler;
+  reconstruct  encode sketches (test set --index, or --sketch files) and
+               decode --num sketches from each; the first row shows the inputs;
+  interpolate  decode --steps points of the slerp between two encodings.
+Each --temperature is one row of the grid.  Sketches are drawn in the
+model's normalised units; --sketch files hold raw stroke-3 offsets (as the
+.npz data sets do) and are divided by the data's normalizing scale factor.
+"""
+import argparse
+import json
+import os
+import re
+import sys
+
+import numpy as np
+
+import utils
+
+PROG = os.path.basename(sys.argv[0])
+MODES = ('sample', 'reconstruct', 'interpolate')
+NPZ_SKETCH = re.compile(r'(?P<path>.+\.npz)(?::(?P<key>[^:]+))?(?::(?P<index>\d+))?')
+BLANK = np.zeros((1, 3))  # an empty grid cell
+
+
+def fail(message):
+    """Exits with one line on stderr, no traceback."""
+    raise SystemExit(f"{PROG}: error: {' '.join(str(message).split())}")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message):
+        fail(f'{message} (see --help)')
+
+
+def temperature(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'temperature {text!r} is not a number') from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f'temperature must be > 0, got {text}')
+    return value
+
+
+def parse_args(argv):
+    p = OneLineParser(prog=PROG, description=__doc__,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('model', metavar='MODEL', help='experiment folder or Magenta checkpoint folder')
+    p.add_argument('--mode', choices=MODES, default='sample')
+    p.add_argument('--num', type=int, default=None,
+                   help='sketches per row (sample: 10) or per input (reconstruct: 1)')
+    p.add_argument('--temperature', type=temperature, nargs='+', default=[1.0],
+                   help='one or more temperatures, one grid row each')
+    p.add_argument('--greedy', action='store_true',
+                   help='most likely mixture, mean offset and pen state at every step')
+    p.add_argument('--seed', type=int, default=None)
+    p.add_argument('--checkpoint', default=None,
+                   help="'best' (default), 'latest' or a .weights.h5 file")
+    p.add_argument('--out', default=None, help='SVG file to write (default: MODE.svg)')
+    p.add_argument('--animate', action='store_true', help='draw the strokes one after another')
+    p.add_argument('--data_dir', default=None,
+                   help='folder of the data set, for the test set and its scale factor '
+                        '(default: the one in MODEL/logs/flags.json)')
+    p.add_argument('--index', type=int, nargs='+', default=None,
+                   help='test-set sketches, in the data loader\'s order (by length); '
+                        'default: 0 (reconstruct) or 0 1 (interpolate)')
+    p.add_argument('--sketch', nargs='+', default=None, metavar='FILE',
+                   help='stroke-3 sketches instead of --index: FILE.npy, FILE.json or '
+                        'FILE.npz[:KEY[:INDEX]] (default: its first array)')
+    p.add_argument('--steps', type=int, default=10, help='interpolation steps')
+    args = p.parse_args(argv)
+    if args.num is not None and args.num < 1:
+        p.error(f'--num must be at least 1, got {args.num}')
+    if args.steps < 2:
+        p.error(f'--steps must be at least 2, got {args.steps}')
+    given = args.sketch or args.index
+    if args.mode == 'interpolate' and given and len(given) != 2:
+        p.error(f'interpolate needs two sketches, got {len(given)}: '
+                'give --index I J or --sketch A B')
+    return args
+
+
+def read_sketch(spec):
+    """One raw stroke-3 sketch from a .npy, .json or .npz[:KEY[:INDEX]] file."""
+    npz = NPZ_SKETCH.fullmatch(spec)
+    path = npz['path'] if npz else spec
+    if not os.path.isfile(path):
+        fail(f'{path}: no such file')
+    try:
+        if npz:
+            with np.load(path, allow_pickle=True, encoding='latin1') as archive:
+                key = npz['key'] or archive.files[0]
+                if key not in archive.files:
+                    fail(f"{path}: no array '{key}' (has: {', '.join(archive.files)})")
+                sketch = archive[key]
+            if npz['index'] is not None:
+                sketch = sketch[int(npz['index'])]
+        elif path.endswith('.npy'):
+            sketch = np.load(path, allow_pickle=False)
+        elif path.endswith('.json'):
+            with open(path) as f:
+                sketch = np.array(json.load(f))
+        else:
+            fail(f'{path}: not a .npy, .npz or .json file')
+    except (OSError, ValueError, IndexError, EOFError) as err:  # numpy/json's many ways to fail
+        fail(f'{path}: cannot read a sketch: {err}')
+    if (sketch.dtype == object and sketch.ndim == 1) or sketch.ndim == 3:
+        hint = '; pick one with FILE.npz:KEY:INDEX' if npz else ''
+        fail(f'{spec}: holds {len(sketch)} sketches, not one{hint}')
+    if sketch.ndim != 2 or sketch.shape[1] != 3 or len(sketch) == 0:
+        fail(f'{spec}: has shape {sketch.shape}; a sketch is an (N, 3) array of '
+             '(dx, dy, pen_lifted)')
+    if not (np.issubdtype(sketch.dtype, np.number) and np.isfinite(sketch).all()):
+        fail(f'{spec}: offsets must be finite numbers (dtype {sketch.dtype})')
+    if not np.isin(sketch[:, 2], (0, 1)).all():
+        fail(f'{spec}: the third column (pen_lifted) must be 0 or 1')
+    return sketch.astype(np.float32)
+
+
+def experiment_file(args, name):
+    """The experiment's logs/NAME as a dict, {} for a Magenta checkpoint folder."""
+    path = os.path.join(args.model, 'logs', name)
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def load_test_set(args, model):
+    data_dir = args.data_dir or experiment_file(args, 'flags.json').get('data_dir')
+    if not data_dir:
+        fail(f'{args.model} has no logs/flags.json naming the data folder (for the test set '
+             'and its normalizing scale factor): pass --data_dir')
+    hps = model.hps.copy()
+    hps.batch_size = 1  # only the sketches are needed
+    return utils.load_dataset(data_dir, hps)[2]
+
+
+def input_sketches(args, model):
+    """[(name, sketch)] to encode, normalised as the model reads them."""
+    if args.sketch:
+        scale = experiment_file(args, 'model_config.json').get('normalizing_scale_factor')
+        if scale is None:  # Magenta folders do not store it: recompute it from the data
+            scale = load_test_set(args, model).scale_factor
+        sketches = [(spec, read_sketch(spec)) for spec in args.sketch]
+        for _, sketch in sketches:
+            sketch[:, 0:2] /= scale
+        return sketches
+    test_set = load_test_set(args, model)
+    indices = args.index or ([0] if args.mode == 'reconstruct' else [0, 1])
+    for i in indices:
+        if not 0 <= i < len(test_set.strokes):
+            fail(f'--index {i}: the test set has {len(test_set.strokes)} sketches')
+    return [(f'test sketch {i}', test_set.strokes[i]) for i in indices]
+
+
+def sample_rows(args, model):
+    """One row of sketches per temperature, all from the same z and seed."""
+    import seq2seqVAE  # imported by main() once the arguments are checked
+    num = args.num or 10
+    rng = np.random.default_rng(args.seed)
+    z = rng.standard_normal((num, model.hps.z_size))
+    seed = int(rng.integers(2 ** 31))
+    return [[utils.to_normal_strokes(s) for s in seq2seqVAE.sample_batch(
+                model, num, model.hps.max_seq_len, t, args.greedy, z, seed)]
+            for t in args.temperature]
+
+
+def decode_rows(args, model, named_inputs):
+    """A first row with the inputs, then one row of decodings per temperature."""
+    import seq2seqVAE
+    zs = []
+    for name, sketch in named_inputs:
+        try:
+            zs.append(seq2seqVAE.encode(model, sketch))
+        except utils.SketchDataError as err:  # longer than the model's max_seq_len
+            fail(f'{name}: {err}')
+    inputs = [sketch for _, sketch in named_inputs]
+    if args.mode == 'interpolate':
+        per_z = 1
+        zs = [utils.slerp(zs[0][0], zs[1][0], t)[None] for t in np.linspace(0, 1, args.steps)]
+        header = [inputs[0]] + [BLANK] * (args.steps - 2) + [inputs[1]]
+    else:
+        per_z = args.num or 1
+        header = [cell for sketch in inputs for cell in [sketch] + [BLANK] * (per_z - 1)]
+    rng = np.random.default_rng(args.seed)
+    rows = [[seq2seqVAE.decode(model, z, t, args.greedy, rng=rng) for z in zs for _ in range(per_z)]
+            for t in args.temperature]
+    return [header] + rows
+
+
+def draw(rows, args):
+    out = args.out or f'{args.mode}.svg'
+    cells = [sketch for row in rows for sketch in row]
+    if len(cells) == 1:
+        draw_one = utils.draw_strokes_animated if args.animate else utils.draw_strokes
+        draw_one(cells[0], svg_filename=out)
+    else:
+        draw_many = utils.draw_grid_animated if args.animate else utils.draw_grid
+        draw_many(cells, ncols=len(rows[0]), svg_filename=out)
+    return out
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.sketch:
+        for spec in args.sketch:  # fail on a bad file before loading TensorFlow
+            read_sketch(spec)
+    import seq2seqVAE  # slow (TensorFlow): only once the arguments are checked
+    import tensorflow as tf
+    try:
+        model = seq2seqVAE.load_model(args.model, args.checkpoint)
+    except (OSError, ValueError, tf.errors.OpError) as err:
+        fail(err)
+    if args.mode != 'sample' and not model.hps.conditional:
+        fail(f'{args.model} is a decoder-only model (conditional=False): it has no encoder to '
+             f'{args.mode} with; use --mode sample')
+    try:
+        if args.mode == 'sample':
+            rows = sample_rows(args, model)
+        else:
+            rows = decode_rows(args, model, input_sketches(args, model))
+    except utils.SketchDataError as err:
+        fail(err)
+    print(f'wrote {draw(rows, args)}')
+
+
+if __name__ == '__main__':
+    main()

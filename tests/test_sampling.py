@@ -1,0 +1,337 @@
+"""Sampling: Magenta's greedy samples, the draws' statistics, the batched
+sampler, encode/decode, and the seq2seqVAE_sample.py command."""
+
+import functools
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import seq2seqVAE as S
+import utils
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / 'shared'
+REFERENCE = SHARED / 'reference'
+BUNDLES = sorted(p.parent.name for p in REFERENCE.glob('*/greedy_samples.json'))
+SVG = '{http://www.w3.org/2000/svg}'
+
+
+def tiny_hps(**overrides):
+    hps = S.get_default_hparams()
+    values = dict(enc_rnn_size=8, dec_rnn_size=16, z_size=4, num_mixture=3,
+                  max_seq_len=20, batch_size=2, data_set=['tiny.npz'])
+    for name, value in dict(values, **overrides).items():
+        hps.set(name, value)
+    return hps
+
+
+# --------------------------------------------------------------------------
+# Magenta's own greedy samples.
+# --------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def valid_batch0(data_set):
+    hps = tiny_hps(data_set=list(data_set), batch_size=100)
+    _, valid_set, _, _ = utils.load_dataset(SHARED / 'datasets', hps)
+    return valid_set.get_batch(0)
+
+
+def reference_z(bundle, model, samples):
+    """z of each greedy sample: valid get_batch(0) sketch i's posterior mean,
+    computed here when the data set is present, else the one stored."""
+    if not model.hps.conditional:
+        return [None] * len(samples)
+    expected = json.loads((REFERENCE / bundle / 'expected.json').read_text())
+    stored = [np.array([s['z']]) for s in samples]
+    np.testing.assert_allclose(stored[0][0], expected['valid_batch0_mean_z0'], atol=1e-6)
+    if not all((SHARED / 'datasets' / name).exists() for name in model.hps.data_set):
+        return stored
+    sketches, x, seq_len = valid_batch0(tuple(model.hps.data_set))
+    mu = model.encode(tf.constant(x[:, 1:]), tf.constant(seq_len))[0].numpy()
+    computed = []
+    for z in stored:
+        # Which of the sketches of equal length comes first depends on numpy's sort.
+        z_here = S.encode(model, sketches[np.argmin(np.abs(mu - z).max(1))])
+        np.testing.assert_allclose(z_here, z, atol=1e-4)
+        computed.append(z_here)
+    return computed
+
+
+@pytest.mark.skipif(not BUNDLES, reason='../shared/reference is absent')
+@pytest.mark.parametrize('bundle', BUNDLES)
+def test_greedy_samples_match_magenta(bundle):
+    model = S.load_magenta_checkpoint(str(REFERENCE / bundle))
+    greedy = json.loads((REFERENCE / bundle / 'greedy_samples.json').read_text())
+    samples = greedy['samples']
+    zs = reference_z(bundle, model, samples)
+    for z, expected in zip(zs, samples):
+        strokes, params = S.sample(model, greedy['seq_len'], greedy_mode=True, z=z)
+        assert strokes.shape == (greedy['seq_len'], 5) and len(params) == greedy['seq_len']
+        np.testing.assert_allclose(strokes[:20], np.array(expected['strokes5'])[:20], atol=1e-3)
+    z = None if zs[0] is None else np.concatenate(zs)
+    for sketch, expected in zip(S.sample_batch(model, len(zs), greedy['seq_len'], greedy_mode=True,
+                                               z=z), samples):
+        rows = min(20, len(sketch))
+        np.testing.assert_allclose(sketch[:rows], np.array(expected['strokes5'])[:rows], atol=1e-3)
+
+
+# --------------------------------------------------------------------------
+# Statistics of the draws, on a decoder whose output is its bias alone, so
+# that every step draws from the same known mixture.
+# --------------------------------------------------------------------------
+PEN_LOGITS = np.array([0.4, -0.2, -1.0])
+PI_LOGITS = np.array([0.3, -0.5, 0.1])
+MU1 = np.array([-100.0, 0.0, 100.0])  # far apart: x1 tells which component drew it
+MU2 = np.array([1.0, 2.0, 3.0])
+SIGMA1 = np.array([1.0, 2.0, 0.5])
+SIGMA2 = np.array([0.5, 1.0, 2.0])
+CORR = np.array([0.5, -0.3, 0.0])
+
+
+@pytest.fixture(scope='module')
+def constant_model():
+    model = S.Seq2seqModel(tiny_hps(conditional=False))
+    layer = model.output_layer
+    layer.kernel.assign(tf.zeros_like(layer.kernel))
+    layer.bias.assign(np.concatenate([PEN_LOGITS, PI_LOGITS, MU1, MU2, np.log(SIGMA1),
+                                      np.log(SIGMA2), np.arctanh(CORR)]).astype(np.float32))
+    return model
+
+
+def draws(model, sampler, temperature, greedy=False, num=800):
+    """Independent stroke-5 draws from the constant mixture (5x more batched)."""
+    if sampler == 'sample':  # Magenta's sample() goes on after an end of sketch
+        return S.sample(model, num, temperature, greedy, rng=np.random.default_rng(1))[0]
+    return np.stack([s[0] for s in S.sample_batch(model, 5 * num, 1, temperature, greedy, seed=1)])
+
+
+def softmax(logits):
+    e = np.exp(logits - logits.max())
+    return e / e.sum()
+
+
+def assert_frequencies(choices, probabilities, sigmas=5):
+    n = len(choices)
+    counts = np.bincount(choices, minlength=len(probabilities))
+    spread = np.sqrt(n * probabilities * (1 - probabilities))
+    expected = n * probabilities
+    assert np.all(np.abs(counts - expected) <= sigmas * spread), (counts, expected)
+
+
+@pytest.mark.parametrize('sampler', ['sample', 'sample_batch'])
+@pytest.mark.parametrize('temperature', [1.0, 0.5])
+def test_draws_follow_the_mixture(constant_model, sampler, temperature):
+    strokes = draws(constant_model, sampler, temperature)
+    # p^(1/T) renormalised, for the pen state and the mixture component alike
+    assert_frequencies(np.argmax(strokes[:, 2:5], 1), softmax(PEN_LOGITS / temperature))
+    component = np.argmin(np.abs(strokes[:, 0:1] - MU1), 1)
+    assert_frequencies(component, softmax(PI_LOGITS / temperature))
+    for c in range(3):  # offsets: N(mu, (sigma * T)^2) with correlation corr
+        d1, d2 = (strokes[component == c, i] - mu[c] for i, mu in ((0, MU1), (1, MU2)))
+        assert np.std(d1) == pytest.approx(SIGMA1[c] * temperature, rel=0.15)
+        assert np.std(d2) == pytest.approx(SIGMA2[c] * temperature, rel=0.15)
+        assert np.corrcoef(d1, d2)[0, 1] == pytest.approx(CORR[c], abs=0.2)
+
+
+@pytest.mark.parametrize('sampler', ['sample', 'sample_batch'])
+def test_lower_temperature_gives_smaller_offsets(constant_model, sampler):
+    spreads = []
+    for temperature in (1.0, 0.5, 0.1):
+        strokes = draws(constant_model, sampler, temperature, num=200)
+        component = np.argmin(np.abs(strokes[:, 0:1] - MU1), 1)
+        spreads.append(np.var(strokes[:, 1] - MU2[component]))
+    assert spreads[0] > spreads[1] > spreads[2]
+
+
+@pytest.mark.parametrize('sampler', ['sample', 'sample_batch'])
+def test_greedy_takes_the_most_likely_choices(constant_model, sampler):
+    strokes = draws(constant_model, sampler, 1.0, greedy=True, num=50)
+    np.testing.assert_allclose(strokes, np.tile([MU1[0], MU2[0], 1, 0, 0], (len(strokes), 1)))
+
+
+def test_sample_batch_cuts_each_sketch_at_its_end(constant_model):
+    sketches = S.sample_batch(constant_model, 300, 20, seed=3)
+    lengths = [len(s) for s in sketches]
+    assert 1 <= min(lengths) and max(lengths) == 20 and len(set(lengths)) > 5
+    for sketch in sketches:
+        ends = np.flatnonzero(sketch[:, 4])
+        assert len(sketch) == 20 or list(ends) == [len(sketch) - 1]
+
+
+# --------------------------------------------------------------------------
+# The batched sampler against sample(), reproducibility, encode/decode.
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize('dec_model,conditional', [('lstm', True), ('layer_norm', True),
+                                                   ('hyper', True), ('lstm', False)])
+def test_batched_greedy_equals_sample_greedy(dec_model, conditional):
+    model = S.Seq2seqModel(tiny_hps(dec_model=dec_model, conditional=conditional))
+    bias = model.output_layer.bias.numpy()
+    bias[2] = -5.0  # rarely end: compare long sequences
+    model.output_layer.bias.assign(bias)
+    z = np.random.default_rng(0).standard_normal((3, 4))
+    batch = S.sample_batch(model, 3, 20, greedy_mode=True, z=z)
+    for i, sketch in enumerate(batch):
+        one, _ = S.sample(model, 20, greedy_mode=True, z=z[i:i + 1])
+        np.testing.assert_allclose(sketch, one[:len(sketch)], atol=1e-5)
+
+
+def test_sampling_is_reproducible():
+    model = S.Seq2seqModel(tiny_hps())
+    runs = [S.sample(model, 10, 0.7, rng=np.random.default_rng(seed))[0] for seed in (5, 5, 6)]
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0], runs[2])
+    batches = [S.sample_batch(model, 4, 10, 0.7, seed=seed) for seed in (5, 5, 6)]
+    for a, b in zip(batches[0], batches[1]):
+        np.testing.assert_array_equal(a, b)
+    assert not all(a.shape == b.shape and np.array_equal(a, b)
+                   for a, b in zip(batches[0], batches[2]))
+
+
+def test_sample_returns_magentas_mixture_params():
+    model = S.Seq2seqModel(tiny_hps())
+    strokes, params = S.sample(model, 6, rng=np.random.default_rng(0))
+    assert strokes.shape == (6, 5) and len(params) == 6
+    assert [p.shape for p in params[0]] == [(3,)] * 6 + [(3,)]
+    pi, pen = params[0][0], params[0][6]
+    assert pi.sum() == pytest.approx(1, abs=1e-5) and pen.sum() == pytest.approx(1, abs=1e-5)
+    assert np.all(strokes[:, 2:5].sum(1) == 1)
+
+
+def test_temperature_must_be_positive():
+    model = S.Seq2seqModel(tiny_hps())
+    with pytest.raises(ValueError, match='temperature'):
+        S.sample(model, 3, temperature=0)
+    with pytest.raises(ValueError, match='temperature'):
+        S.sample_batch(model, 2, 3, temperature=-1)
+
+
+def random_sketch(rng, length):
+    sketch = np.zeros((length, 3), np.float32)
+    sketch[:, 0:2] = rng.integers(-20, 21, (length, 2))
+    sketch[::4, 2] = 1
+    sketch[-1, 2] = 1
+    return sketch
+
+
+def test_encode_is_the_posterior_mean_of_a_padded_batch():
+    model = S.Seq2seqModel(tiny_hps())
+    rng = np.random.default_rng(0)
+    loader = utils.DataLoader([random_sketch(rng, 7), random_sketch(rng, 12)], batch_size=2,
+                              max_seq_length=20)
+    loader.normalize(8.0)
+    _, x, seq_len = loader.get_batch(0)
+    mu, _ = model.encode(tf.constant(x[:, 1:]), tf.constant(seq_len))
+    z = np.concatenate([S.encode(model, sketch) for sketch in loader.strokes])
+    np.testing.assert_allclose(z, mu.numpy(), atol=1e-6)
+    raw = loader.strokes[1].copy()
+    raw[:, 0:2] *= 8.0
+    np.testing.assert_allclose(S.encode(model, raw, scale_factor=8.0), z[1:], atol=1e-6)
+    with pytest.raises(ValueError, match='decoder-only'):
+        S.encode(S.Seq2seqModel(tiny_hps(conditional=False)), raw)
+
+
+def test_decode_returns_stroke3():
+    model = S.Seq2seqModel(tiny_hps())
+    sketch = S.decode(model, np.zeros((1, 4)), rng=np.random.default_rng(0))
+    assert sketch.ndim == 2 and sketch.shape[1] == 3 and 1 <= len(sketch) <= 20
+
+
+# --------------------------------------------------------------------------
+# The command.
+# --------------------------------------------------------------------------
+def make_experiment(folder, data_dir, conditional=True):
+    """A tiny experiment folder as seq2seqVAE_train.py writes it."""
+    model = S.Seq2seqModel(tiny_hps(conditional=conditional))
+    (folder / 'logs').mkdir(parents=True)
+    (folder / 'checkpoints').mkdir()
+    S.write_model_config(str(folder / 'logs' / 'model_config.json'), model.hps,
+                         normalizing_scale_factor=10.0)
+    (folder / 'logs' / 'flags.json').write_text(json.dumps({'data_dir': str(data_dir)}))
+    model.save_weights(str(folder / 'checkpoints' / 'best.weights.h5'))
+    return folder
+
+
+@pytest.fixture(scope='module')
+def cli(tmp_path_factory):
+    root = tmp_path_factory.mktemp('cli')
+    rng = np.random.default_rng(0)
+    splits = {}
+    for split in ('train', 'valid', 'test'):
+        splits[split] = np.empty(4, dtype=object)
+        splits[split][:] = [random_sketch(rng, n).astype(np.int16) for n in (5, 9, 14, 20)]
+    np.savez(root / 'tiny.npz', **splits)
+    return dict(root=root, model=make_experiment(root / 'vae', root),
+                decoder_only=make_experiment(root / 'lm', root, conditional=False))
+
+
+def run_cli(*args, cwd):
+    return subprocess.run([sys.executable, str(ROOT / 'seq2seqVAE_sample.py'), *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def parse_svg(path):
+    root = ET.parse(path).getroot()
+    assert root.tag == SVG + 'svg'
+    assert root.find(SVG + 'path') is not None
+    return root
+
+
+def test_cli_sample_grid(cli, tmp_path):
+    out = tmp_path / 'grid.svg'
+    result = run_cli(cli['model'], '--num', 3, '--temperature', 0.5, 1.0, '--seed', 1,
+                     '--out', out, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    parse_svg(out)
+
+
+def test_cli_reconstruct_a_sketch_file(cli, tmp_path):
+    sketch = tmp_path / 'mine.json'
+    sketch.write_text(json.dumps(random_sketch(np.random.default_rng(2), 8).tolist()))
+    out = tmp_path / 'rec.svg'
+    result = run_cli(cli['model'], '--mode', 'reconstruct', '--sketch', sketch, '--num', 2,
+                     '--out', out, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    parse_svg(out)
+
+
+def test_cli_interpolate_animated(cli, tmp_path):
+    out = tmp_path / 'walk.svg'
+    result = run_cli(cli['model'], '--mode', 'interpolate', '--index', 0, 3, '--steps', 4,
+                     '--temperature', 0.2, '--animate', '--out', out, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert parse_svg(out).find(f'.//{SVG}animate') is not None
+
+
+def bad_sketch(tmp_path):
+    np.save(tmp_path / 'bad.npy', np.zeros((4, 2)))
+    return tmp_path / 'bad.npy'
+
+
+@pytest.mark.parametrize('case,words', [
+    ('no checkpoint', ['no checkpoint']),
+    ('bad sketch file', ['bad.npy', 'shape (4, 2)']),
+    ('temperature', ['temperature must be > 0']),
+    ('decoder-only', ['decoder-only', 'reconstruct']),
+])
+def test_cli_errors_are_one_line(cli, tmp_path, case, words):
+    if case == 'no checkpoint':
+        (tmp_path / 'empty' / 'logs').mkdir(parents=True)
+        (tmp_path / 'empty' / 'logs' / 'model_config.json').write_text(
+            (cli['model'] / 'logs' / 'model_config.json').read_text())
+        args = [tmp_path / 'empty']
+    elif case == 'bad sketch file':
+        args = [cli['model'], '--mode', 'reconstruct', '--sketch', bad_sketch(tmp_path)]
+    elif case == 'temperature':
+        args = [cli['model'], '--temperature', 1.0, -0.5]
+    else:
+        args = [cli['decoder_only'], '--mode', 'reconstruct']
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode != 0 and 'Traceback' not in result.stderr
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith('seq2seqVAE_sample.py: error: ')
+    assert all(word in message for word in words), message
