@@ -448,6 +448,14 @@ def reconstruction_loss(params, target, mask_pen_loss=False):
 def kl_loss(mu, presig, kl_tolerance):
     """KL(q(z|x) || N(0, I)) averaged over batch and z, floored at the tolerance."""
     kl = -0.5 * tf.reduce_mean(1.0 + presig - tf.square(mu) - tf.exp(presig))
+    context = tf.distribute.get_replica_context()
+    if context is not None and context.num_replicas_in_sync > 1:
+        # Under tf.distribute each replica holds part of the batch: floor the
+        # whole batch's KL, as one device does; each replica's gradient is its
+        # own KL's, where the whole batch's is above the floor.
+        batch_kl = context.all_reduce('MEAN', tf.stop_gradient(kl))
+        return tf.where(batch_kl > kl_tolerance, kl - tf.stop_gradient(kl) + batch_kl,
+                        kl_tolerance)
     return tf.maximum(kl, kl_tolerance)
 
 
@@ -625,6 +633,12 @@ class Seq2seqModel(keras.Model):
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             scaled = cost / replicas
         grads = tape.gradient(scaled, self.trainable_variables)
+        clip = self.optimizer.clipvalue
+        if replicas > 1 and clip:
+            # Keras clips each replica's part before summing them: clip the
+            # sum instead, as one device does, and give each replica 1/N of it.
+            grads = tf.distribute.get_replica_context().all_reduce('SUM', grads)
+            grads = [tf.clip_by_value(g, -clip, clip) / replicas for g in grads]
         lr = self.optimizer.learning_rate  # the rate this step uses, read before the update
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
         return dict(cost=cost, r_cost=r_cost, kl_cost=kl_cost, lr=lr, kl_weight=kl_weight)

@@ -4,11 +4,11 @@ the npm library behind Magenta's and ml5's sketch-rnn demos.
 The format is [info, dimensions, weights]: five base64 strings of
 little-endian int16 q, read back as w = 10 * q / 32767, in the order
 output kernel, output bias, W_xh (5 x 4H), W_hh, bias.  The library runs
-tf.basicLSTMCell (gates i, j, f, o, forget bias 1) and 20 mixtures, always
-from a zero state.  So only plain-LSTM decoders with 20 mixtures fit.  A
-conditional model is exported at one z: z's input term is folded into the
-bias, and the decoder's initial state tanh(W z + b) goes into
-info.initial_state for pages to start from (the library itself ignores it).
+tf.basicLSTMCell (gates i, j, f, o, forget bias 1) with 20 mixtures, so only
+plain-LSTM decoders with 20 mixtures fit.  A conditional model is exported
+at one z: z's input term is folded into the bias, and the decoder's initial
+state tanh(W z + b) goes into info.initial_state for pages to start from
+(the library's own zeroState() is zeros).
 
     python3 seq2seqVAE_export.py experiments/cat --out cat.json
     python3 seq2seqVAE_export.py experiments/cat --index 7 --out cat7.json
@@ -22,6 +22,7 @@ import sys
 
 import numpy as np
 
+import seq2seqVAE as S
 import utils
 
 MAX_WEIGHT = 10.0        # the library decodes q -> MAX_WEIGHT * q / 32767
@@ -44,14 +45,13 @@ def check_exportable(model):
     if hps.num_mixture != JS_NUM_MIXTURE:
         reasons.append(f'it has num_mixture={hps.num_mixture}, but @magenta/sketch '
                        f'hard-codes {JS_NUM_MIXTURE} mixtures')
-    if hps.dec_model == 'lstm' and model.decoder.forget_bias != 1.0:
-        reasons.append(f'its forget bias is {model.decoder.forget_bias}, the library uses 1.0')
     if reasons:
         raise ExportError('cannot export for @magenta/sketch: ' + '; '.join(reasons))
 
 
 def decoder_arrays(model, z=None):
-    """The five float32 arrays the library reads, z folded into the bias."""
+    """The five float32 arrays the library reads.  Its LSTM input is the
+    stroke alone, so a conditional model's constant z @ W_xh[5:] joins the bias."""
     cell, out = model.decoder, model.output_layer
     w_xh = cell.W_xh.numpy()
     bias = cell.bias.numpy()
@@ -64,12 +64,6 @@ def quantize(array):
     """float array -> the library's base64 int16 string (little-endian)."""
     q = np.round(np.asarray(array, np.float64).ravel() / QUANT_STEP).astype('<i2')
     return base64.b64encode(q.tobytes()).decode('ascii')
-
-
-def initial_state(model, z):
-    """Decoder state (c, h) at z: tanh(W z + b), as Seq2seqModel.initial_state."""
-    c, h = model.initial_state(np.asarray(z, np.float32)[None], 1)
-    return c.numpy()[0], h.numpy()[0]
 
 
 def export_sketch_rnn_js(model, path, z=None, *, scale_factor, name='sketchgen'):
@@ -87,18 +81,21 @@ def export_sketch_rnn_js(model, path, z=None, *, scale_factor, name='sketchgen')
     if not hps.conditional and z is not None:
         raise ExportError('decoder-only model: it has no z')
     if z is not None:
-        z = np.asarray(z, np.float32).reshape(hps.z_size)
+        z = np.asarray(z, np.float32)
+        if z.shape != (hps.z_size,):
+            raise ExportError(f'z has shape {z.shape}; the model takes ({hps.z_size},)')
     arrays = decoder_arrays(model, z)
     largest = max(float(np.abs(a).max()) for a in arrays)
-    if largest > MAX_WEIGHT:  # int16 q holds only |w| <= 10
+    if largest > MAX_WEIGHT:  # the int16 scale holds only |w| <= 10
         raise ExportError(f'cannot export for @magenta/sketch: a weight is {largest:.3g}, '
                           f'beyond the format\'s +-{MAX_WEIGHT:g}')
-    # mode 2 ("gen"): decoder only, the layout @magenta/sketch reads.  Old
-    # sketch-rnn-js pages squash z with tanh for version < 6; ours is not.
+    # @magenta/sketch reads only scale_factor; pages cap samples at
+    # max_seq_len.  mode 2 ("gen") is the decoder-only layout in the older
+    # sketch-rnn-js, which squashes z with tanh for version < 6 (ours is not).
     info = dict(name=name, mode=2, version=6, max_seq_len=int(hps.max_seq_len),
                 scale_factor=float(scale_factor))
-    if z is not None:
-        c, h = initial_state(model, z)
+    if z is not None:  # the state tanh(W z + b) the decoder starts from
+        c, h = (s.numpy()[0] for s in model.initial_state(z[None], 1))
         info['initial_state'] = dict(c=c.tolist(), h=h.tolist())
     dimensions = [list(a.shape) for a in arrays]
     with open(path, 'w') as f:
@@ -111,45 +108,28 @@ def export_sketch_rnn_js(model, path, z=None, *, scale_factor, name='sketchgen')
 # --------------------------------------------------------------------------
 def parse_args(argv):
     p = argparse.ArgumentParser(
-        description='Export a model for @magenta/sketch (a JSON file a web page can load).',
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        description='Export a model for @magenta/sketch (a JSON file a web page can load).')
     p.add_argument('model', help='experiment folder or Magenta checkpoint folder')
     p.add_argument('--out', required=True, help='JSON file to write')
     p.add_argument('--checkpoint', default=None,
-                   help="experiments: 'best', 'latest' or a .weights.h5 file")
+                   help="experiments: 'best' (default), 'latest' or a .weights.h5 file; "
+                        'Magenta: a checkpoint prefix (default: the latest)')
     p.add_argument('--scale_factor', type=float, default=None,
                    help="the data's normalizing_scale_factor (default: the experiment's "
-                        "model_config.json; Magenta checkpoints need it)")
+                        "model_config.json, or with --index the data's own; Magenta "
+                        "checkpoints record none)")
     p.add_argument('--name', default=None, help='model name in info (default: the data set)')
     z = p.add_mutually_exclusive_group()
-    z.add_argument('--seed', type=int, help='conditional models: a random z ~ N(0, I) from this seed')
+    z.add_argument('--seed', type=int,
+                   help='conditional models: a random z ~ N(0, I) from this seed')
     z.add_argument('--index', type=int,
                    help='conditional models: z = posterior mean of this test-set sketch '
                         '(in the data loader\'s length order)')
     z.add_argument('--sketch', help='conditional models: z = posterior mean of this stroke-3 '
                                     'sketch (.npy or .json rows of dx, dy, pen_lifted, data units)')
-    p.add_argument('--data_dir', default='datasets', help='where --index finds the data set')
+    p.add_argument('--data_dir', default='datasets',
+                   help='where --index finds the data set (default: datasets)')
     return p.parse_args(argv)
-
-
-def encode(model, stroke3):
-    """Posterior mean z of one normalised stroke-3 sketch."""
-    big = utils.to_big_strokes(stroke3, len(stroke3))[None].astype(np.float32)
-    mu, _ = model.encode(big, np.array([len(stroke3)], np.int32))
-    return mu.numpy()[0]
-
-
-def read_sketch(path):
-    """A stroke-3 sketch from .npy or .json."""
-    if path.endswith('.npy'):
-        sketch = np.load(path)
-    else:
-        with open(path) as f:
-            sketch = np.array(json.load(f))
-    if sketch.ndim != 2 or sketch.shape[1] != 3 or len(sketch) == 0:
-        raise ExportError(f'{path}: shape {sketch.shape}; a sketch is (N, 3) rows of '
-                          '(dx, dy, pen_lifted)')
-    return sketch.astype(np.float32)
 
 
 def choose_z(model, args, scale_factor):
@@ -169,26 +149,23 @@ def choose_z(model, args, scale_factor):
         if not 0 <= args.index < len(test_set.strokes):
             raise ExportError(f'--index {args.index}: the test set has '
                               f'{len(test_set.strokes)} sketches')
-        return encode(model, test_set.strokes[args.index]), scale_factor or test_set.scale_factor
+        return S.encode(model, test_set.strokes[args.index])[0], scale_factor or test_set.scale_factor
     if args.sketch is not None:
         if scale_factor is None:
             raise ExportError('--sketch: give --scale_factor to normalise it')
-        sketch = read_sketch(args.sketch)
-        sketch[:, 0:2] /= scale_factor
-        return encode(model, sketch), scale_factor
+        return S.encode(model, utils.load_sketch(args.sketch), scale_factor)[0], scale_factor
     return None, scale_factor
 
 
 def main(argv=None):
     args = parse_args(argv)
-    import seq2seqVAE  # imported here: TensorFlow is slow to load
     try:
-        model = seq2seqVAE.load_model(args.model, args.checkpoint, batch_size=1)
+        model = S.load_model(args.model, args.checkpoint, batch_size=1)
         check_exportable(model)  # before any data is read
         scale_factor = args.scale_factor
-        config = seq2seqVAE.experiment_paths(args.model)['config']
+        config = S.experiment_paths(args.model)['config']
         if scale_factor is None and os.path.exists(config):
-            scale_factor = seq2seqVAE.read_model_config(config)[1].get('normalizing_scale_factor')
+            scale_factor = S.read_model_config(config)[1].get('normalizing_scale_factor')
         z, scale_factor = choose_z(model, args, scale_factor)
         if scale_factor is None:
             raise ExportError(f'{args.model}: no normalizing_scale_factor recorded '

@@ -16,7 +16,6 @@ model's normalised units; --sketch files hold raw stroke-3 offsets (as the
 import argparse
 import json
 import os
-import re
 import sys
 
 import numpy as np
@@ -25,7 +24,6 @@ import utils
 
 PROG = os.path.basename(sys.argv[0])
 MODES = ('sample', 'reconstruct', 'interpolate')
-NPZ_SKETCH = re.compile(r'(?P<path>.+\.npz)(?::(?P<key>[^:]+))?(?::(?P<index>\d+))?')
 BLANK = np.zeros((1, 3))  # an empty grid cell
 
 
@@ -87,43 +85,6 @@ def parse_args(argv):
     return args
 
 
-def read_sketch(spec):
-    """One raw stroke-3 sketch from a .npy, .json or .npz[:KEY[:INDEX]] file."""
-    npz = NPZ_SKETCH.fullmatch(spec)
-    path = npz['path'] if npz else spec
-    if not os.path.isfile(path):
-        fail(f'{path}: no such file')
-    try:
-        if npz:
-            with np.load(path, allow_pickle=True, encoding='latin1') as archive:
-                key = npz['key'] or archive.files[0]
-                if key not in archive.files:
-                    fail(f"{path}: no array '{key}' (has: {', '.join(archive.files)})")
-                sketch = archive[key]
-            if npz['index'] is not None:
-                sketch = sketch[int(npz['index'])]
-        elif path.endswith('.npy'):
-            sketch = np.load(path, allow_pickle=False)
-        elif path.endswith('.json'):
-            with open(path) as f:
-                sketch = np.array(json.load(f))
-        else:
-            fail(f'{path}: not a .npy, .npz or .json file')
-    except (OSError, ValueError, IndexError, EOFError) as err:  # numpy/json's many ways to fail
-        fail(f'{path}: cannot read a sketch: {err}')
-    if (sketch.dtype == object and sketch.ndim == 1) or sketch.ndim == 3:
-        hint = '; pick one with FILE.npz:KEY:INDEX' if npz else ''
-        fail(f'{spec}: holds {len(sketch)} sketches, not one{hint}')
-    if sketch.ndim != 2 or sketch.shape[1] != 3 or len(sketch) == 0:
-        fail(f'{spec}: has shape {sketch.shape}; a sketch is an (N, 3) array of '
-             '(dx, dy, pen_lifted)')
-    if not (np.issubdtype(sketch.dtype, np.number) and np.isfinite(sketch).all()):
-        fail(f'{spec}: offsets must be finite numbers (dtype {sketch.dtype})')
-    if not np.isin(sketch[:, 2], (0, 1)).all():
-        fail(f'{spec}: the third column (pen_lifted) must be 0 or 1')
-    return sketch.astype(np.float32)
-
-
 def experiment_file(args, name):
     """The experiment's logs/NAME as a dict, {} for a Magenta checkpoint folder."""
     path = os.path.join(args.model, 'logs', name)
@@ -149,10 +110,9 @@ def input_sketches(args, model):
         scale = experiment_file(args, 'model_config.json').get('normalizing_scale_factor')
         if scale is None:  # Magenta folders do not store it: recompute it from the data
             scale = load_test_set(args, model).scale_factor
-        sketches = [(spec, read_sketch(spec)) for spec in args.sketch]
-        for _, sketch in sketches:
+        for _, sketch in args.sketches:
             sketch[:, 0:2] /= scale
-        return sketches
+        return args.sketches
     test_set = load_test_set(args, model)
     indices = args.index or ([0] if args.mode == 'reconstruct' else [0, 1])
     for i in indices:
@@ -210,9 +170,10 @@ def draw(rows, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.sketch:
-        for spec in args.sketch:  # fail on a bad file before loading TensorFlow
-            read_sketch(spec)
+    try:  # a bad sketch file fails before TensorFlow loads
+        args.sketches = [(spec, utils.load_sketch(spec)) for spec in args.sketch or []]
+    except utils.SketchDataError as err:
+        fail(err)
     import seq2seqVAE  # slow (TensorFlow): only once the arguments are checked
     import tensorflow as tf
     try:

@@ -11,8 +11,10 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -131,10 +133,14 @@ def is_chief(strategy):
 # --------------------------------------------------------------------------
 # Training
 # --------------------------------------------------------------------------
-def batch_dataset(train_set, seed, start_step, end_step):
+def batch_dataset(train_set, seed, start_step, end_step, strategy=None):
     """Batches for global steps [start_step, end_step): the batch of step k
     depends only on (seed, k), so a resumed run sees the same batches; the
-    next batch is prepared while the current one trains."""
+    next batch is prepared while the current one trains.
+
+    With several replicas (a tf.distribute strategy) the batch of step k is
+    still the global batch of batch_size sketches: every worker makes it and
+    keeps its own replicas' consecutive slices of batch_size / replicas."""
     hps_len = train_set.max_seq_length
 
     def make_batch(step):
@@ -148,8 +154,23 @@ def batch_dataset(train_set, seed, start_step, end_step):
         seq_len.set_shape([train_set.batch_size])
         return dict(strokes=x, seq_len=seq_len)
 
-    return (tf.data.Dataset.range(start_step, end_step)
-            .map(to_inputs).prefetch(2))
+    if strategy is None or strategy.num_replicas_in_sync == 1:
+        return tf.data.Dataset.range(start_step, end_step).map(to_inputs).prefetch(2)
+
+    def worker_dataset(context):
+        per_replica = context.get_per_replica_batch_size(train_set.batch_size)
+        local = context.num_replicas_in_sync // context.num_input_pipelines
+        first = context.input_pipeline_id * local * per_replica
+
+        def own_slices(inputs):  # -> one element per local replica, in order
+            return {name: tf.reshape(value[first:first + local * per_replica],
+                                     [local, per_replica] + value.shape[1:].as_list())
+                    for name, value in inputs.items()}
+
+        return (tf.data.Dataset.range(start_step, end_step).map(to_inputs)
+                .map(own_slices).unbatch().prefetch(2 * local))
+
+    return strategy.distribute_datasets_from_function(worker_dataset)
 
 
 class ValidationCheckpoint(keras.callbacks.Callback):
@@ -179,7 +200,7 @@ class ValidationCheckpoint(keras.callbacks.Callback):
 class Trainer:
     """Owns the model, its checkpoints and the loop over validation intervals."""
 
-    def __init__(self, exp_dir, hps, data, seed, steps_per_epoch, strategy, chief):
+    def __init__(self, exp_dir, hps, data, seed, steps_per_epoch, strategy, chief, scratch_dir=None):
         self.hps, self.seed, self.steps_per_epoch = hps, seed, steps_per_epoch
         self.train_set, self.valid_set, self.test_set = data
         self.strategy, self.chief = strategy, chief
@@ -192,10 +213,9 @@ class Trainer:
             self.best_step = tf.Variable(-1, dtype=tf.int64, trainable=False)
         self.checkpoint = S.training_checkpoint(self.model, best_valid_cost=self.best_valid_cost,
                                                 best_step=self.best_step)
-        # Only the chief writes where users look; other workers write to a
-        # scratch folder (tf.distribute needs every worker to save).
-        latest_dir = self.paths['latest'] if chief else os.path.join(
-            self.paths['latest'], f'.worker_{os.getpid()}')
+        # Only the chief writes where users look; other workers write to
+        # their scratch folder (tf.distribute needs every worker to save).
+        latest_dir = self.paths['latest'] if chief else os.path.join(scratch_dir, 'latest')
         self.manager = tf.train.CheckpointManager(self.checkpoint, latest_dir, max_to_keep=2)
         self.writer = (tf.summary.create_file_writer(os.path.join(self.paths['tensorboard'], 'validation'))
                        if chief else tf.summary.create_noop_writer())
@@ -286,7 +306,7 @@ class Trainer:
                     epochs, steps = epoch + whole, self.steps_per_epoch
                 else:
                     epochs, steps = epoch + 1, stop - start
-                self.model.fit(batch_dataset(self.train_set, self.seed, start, stop),
+                self.model.fit(batch_dataset(self.train_set, self.seed, start, stop, self.strategy),
                                initial_epoch=epoch, epochs=epochs, steps_per_epoch=steps,
                                callbacks=callbacks, shuffle=False, verbose=int(self.chief))
         finally:
@@ -365,6 +385,8 @@ def main(argv=None):
              'and --checkpoint (use --epochs or --max_steps for a new end)')
     if args.initial_epoch and not args.checkpoint:
         fail('--initial_epoch needs --checkpoint (the weights to start from)')
+    if args.strategy == 'multi_worker' and not args.resume and args.seed is None:
+        fail('--strategy multi_worker needs --seed (the same on every worker: it picks the batches)')
     strategy = make_strategy(args.strategy)
     chief = is_chief(strategy)
 
@@ -386,6 +408,10 @@ def main(argv=None):
             hps.num_steps = args.max_steps
         if args.epochs is None:
             args.epochs = DEFAULT_EPOCHS
+    replicas = strategy.num_replicas_in_sync
+    if hps.batch_size % replicas:
+        fail(f'batch_size {hps.batch_size} is the global batch: it must divide among the '
+             f'{replicas} replicas of --strategy {args.strategy}')
     keras.utils.set_random_seed(seed)
     train_set, valid_set, test_set, hps = load_data(data_dir, hps, seed)
     steps_per_epoch = save_every or train_set.num_batches
@@ -401,10 +427,11 @@ def main(argv=None):
             with open(S.experiment_paths(exp_dir)['flags'], 'w') as f:
                 json.dump(flags, f, indent=2)
 
+    # Workers other than the chief write only to a scratch folder, removed at the end.
+    scratch = None if chief else tempfile.mkdtemp(prefix='sketchgen_worker_')
     if not args.resume:
         end_step = min(hps.num_steps, args.epochs * train_set.num_batches)
-        exp_dir = new_experiment_dir(args.experiment_dir, hps.data_set) if chief else \
-            os.path.join(args.experiment_dir, f'.worker_{os.getpid()}')
+        exp_dir = new_experiment_dir(args.experiment_dir, hps.data_set) if chief else scratch
         paths = S.experiment_paths(exp_dir)
         for folder in ('logs', 'checkpoints', 'tensorboard'):
             os.makedirs(os.path.join(exp_dir, folder), exist_ok=True)
@@ -415,12 +442,12 @@ def main(argv=None):
         with open(paths['flags'], 'w') as f:
             json.dump(flags, f, indent=2)
     paths = S.experiment_paths(exp_dir)
-    tee = sys.stdout = Tee(sys.stdout, paths['log'])
+    tee = sys.stdout = Tee(sys.stdout, paths['log'] if chief else os.path.join(scratch, 'log.txt'))
     try:
         trainer = Trainer(exp_dir, hps, (train_set, valid_set, test_set), seed, steps_per_epoch,
-                          strategy, chief)
-        if args.resume:
-            latest = trainer.manager.latest_checkpoint
+                          strategy, chief, scratch)
+        if args.resume:  # every worker starts from the run's latest checkpoint
+            latest = tf.train.latest_checkpoint(paths['latest'])
             if latest is None:
                 fail(f'{paths["latest"]}: no checkpoint to resume from')
             trainer.restore(latest)
@@ -446,6 +473,8 @@ def main(argv=None):
     finally:  # main() may be called again in this process: no stale log
         sys.stdout = tee.stream
         tee.file.close()
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == '__main__':

@@ -10,8 +10,10 @@ Formats (sketch-rnn paper, section 3.1):
 Behaviour follows Magenta's sketch_rnn utils.py and load_dataset.
 """
 
+import json
 import logging
 import os
+import re
 
 import numpy as np
 import svgwrite
@@ -427,6 +429,49 @@ def load_dataset(data_dir, hps, seed=None):
     logger.info('max_seq_len %d, normalizing_scale_factor %.4f',
                 hps.max_seq_len, normalizing_scale_factor)
     return train_set, valid_set, test_set, hps
+
+
+NPZ_SKETCH = re.compile(r'(?P<path>.+\.npz)(?::(?P<key>[^:]+))?(?::(?P<index>\d+))?')
+
+
+def load_sketch(spec):
+    """One raw stroke-3 sketch (N, 3) from a .npy, .json or FILE.npz[:KEY[:INDEX]]
+    file, or SketchDataError naming the file and the problem."""
+    npz = NPZ_SKETCH.fullmatch(spec)
+    path = npz['path'] if npz else spec
+    if not os.path.isfile(path):
+        raise SketchDataError(f'{path}: no such file')
+    try:
+        if npz:
+            with np.load(path, allow_pickle=True, encoding='latin1') as archive:
+                key = npz['key'] or archive.files[0]
+                if key not in archive.files:
+                    raise SketchDataError(
+                        f"{path}: no array '{key}' (has: {', '.join(archive.files)})")
+                sketch = archive[key]
+            if npz['index'] is not None:
+                sketch = sketch[int(npz['index'])]
+        elif path.endswith('.npy'):
+            sketch = np.load(path, allow_pickle=False)
+        elif path.endswith('.json'):
+            with open(path) as f:
+                sketch = np.array(json.load(f))
+        else:
+            raise SketchDataError(f'{path}: not a .npy, .npz or .json file')
+    except (OSError, ValueError, IndexError, EOFError) as err:  # numpy/json's many ways to fail
+        raise SketchDataError(f'{path}: cannot read a sketch: {err}') from err
+    if (sketch.dtype == object and sketch.ndim == 1) or sketch.ndim == 3:
+        hint = '; pick one with FILE.npz:KEY:INDEX' if npz else ''
+        raise SketchDataError(f'{spec}: holds {len(sketch)} sketches, not one{hint}')
+    if sketch.ndim != 2 or sketch.shape[1] != 3 or len(sketch) == 0:
+        raise SketchDataError(f'{spec}: has shape {sketch.shape}; a sketch is an (N, 3) '
+                              'array of (dx, dy, pen_lifted)')
+    if not (np.issubdtype(sketch.dtype, np.number) and np.isfinite(sketch).all()):
+        raise SketchDataError(f'{spec}: offsets must be finite numbers (dtype {sketch.dtype})')
+    if not np.isin(sketch[:, 2], (0, 1)).all():
+        raise SketchDataError(f'{spec}: the third column (pen_lifted) must be 0 or 1')
+    return sketch.astype(np.float32)
+
 
 
 # ---------------------------------------------------------------------------
