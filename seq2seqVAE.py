@@ -392,6 +392,10 @@ def run_rnn(cell, projected, state, keep_masks=None):
     """Runs `cell` over projected inputs [B, T, G] from `state`; keep_masks
     [B, T, H] are recurrent-dropout masks already scaled by 1/keep.
     Returns (outputs h [B, T, H], final state)."""
+    if type(cell) is LSTMCell:
+        c, h = state
+        hidden, c, h = lstm_sequence(projected, cell.W_hh, c, h, keep_masks, cell.forget_bias)
+        return hidden, (c, h)
     elems = [tf.transpose(projected, [1, 0, 2])]
     if keep_masks is not None:
         elems.append(tf.transpose(keep_masks, [1, 0, 2]))
@@ -402,6 +406,94 @@ def run_rnn(cell, projected, state, keep_masks=None):
     states = tf.scan(body, tuple(elems), initializer=tuple(state))
     final = tuple(s[-1] for s in states)
     return tf.transpose(cell.output(states), [1, 0, 2]), final
+
+
+def lstm_sequence(projected, W_hh, c0, h0, keep_masks=None, forget_bias=1.0):
+    """LSTMCell.step over a whole sequence, with a hand-written backward pass.
+
+    Autodiff through a while loop is slow on CPU: many small ops a step and
+    a [H, 4H] weight gradient accumulated every step.  Here the backward pass
+    is one reverse-time loop with a single matmul a step, and dW_hh is one
+    matmul over all steps afterwards.  Inside the loops the state is
+    feature-major, [H, B]: on CPU W^T h^T is faster than h W, and the gates
+    are contiguous row blocks.  projected [B, T, 4H] (gate order i, j, f, o,
+    bias included); keep_masks [B, T, H] or None.  Returns (H [B, T, H], c_T, h_T).
+    """
+    args = [projected, tf.convert_to_tensor(W_hh), c0, h0]
+    if keep_masks is not None:
+        args.append(keep_masks)
+    return _lstm_sequence_fn(float(forget_bias), keep_masks is not None)(*args)
+
+
+def _lstm_sequence_fn(forget_bias, masked):
+    def at(seq, t):
+        """Step t of a [B, T, n] tensor, feature-major: [n, B]."""
+        return tf.transpose(seq[:, t])
+
+    @tf.custom_gradient
+    def lstm(x, W_hh, c0, h0, *masks):
+        steps = tf.shape(x)[1]
+        units = W_hh.shape[0]
+        W_T = tf.transpose(W_hh)  # [4H, H]
+
+        def new_array(shape=(units, None)):
+            return tf.TensorArray(x.dtype, size=steps, element_shape=shape)
+
+        def step(t, c, h, i_ta, g_ta, f_ta, o_ta, tc_ta, c_ta, m_ta, h_ta):
+            gates = at(x, t) + tf.matmul(W_T, h)  # [4H, B]
+            i, j, f, o = tf.split(gates, 4, axis=0)
+            i, g, f, o = tf.sigmoid(i), tf.tanh(j), tf.sigmoid(f + forget_bias), tf.sigmoid(o)
+            if masked:
+                m = at(masks[0], t)
+                m_ta = m_ta.write(t, m)
+            c_new = c * f + i * (g * m if masked else g)
+            tc = tf.tanh(c_new)
+            h = tc * o
+            # Saved for the backward pass: activations, c_{t-1}, masks.
+            return (t + 1, c_new, h, i_ta.write(t, i), g_ta.write(t, g), f_ta.write(t, f),
+                    o_ta.write(t, o), tc_ta.write(t, tc), c_ta.write(t, c), m_ta,
+                    h_ta.write(t, tf.transpose(h)))
+
+        loop = tf.while_loop(
+            lambda t, *_: t < steps, step,
+            (0, tf.transpose(c0), tf.transpose(h0)) + tuple(new_array() for _ in range(7))
+            + (new_array((None, units)),))
+        c_T, h_T = loop[1:3]
+        i_ta, g_ta, f_ta, o_ta, tc_ta, c_ta, m_ta, h_ta = loop[3:]
+        H = h_ta.stack()  # [T, B, H]
+
+        def grad(dH, dc_T, dh_T):
+            def back(k, dc, dh, dg_ta):  # dc, dh: [H, B]
+                t = steps - 1 - k
+                if dH is not None:
+                    dh += at(dH, t)
+                i, g, f, o, tc = i_ta.read(t), g_ta.read(t), f_ta.read(t), o_ta.read(t), tc_ta.read(t)
+                d_o = tf.raw_ops.SigmoidGrad(y=o, dy=dh * tc)
+                dc += tf.raw_ops.TanhGrad(y=tc, dy=dh * o)
+                dcm = dc * m_ta.read(t) if masked else dc
+                d_i = tf.raw_ops.SigmoidGrad(y=i, dy=dcm * g)
+                d_j = tf.raw_ops.TanhGrad(y=g, dy=dcm * i)
+                d_f = tf.raw_ops.SigmoidGrad(y=f, dy=dc * c_ta.read(t))
+                dgates = tf.concat([d_i, d_j, d_f, d_o], axis=0)  # [4H, B]
+                return k + 1, dc * f, tf.matmul(W_hh, dgates), dg_ta.write(t, tf.transpose(dgates))
+
+            zeros = tf.zeros_like(c0)
+            _, dc0, dh0, dg_ta = tf.while_loop(
+                lambda k, *_: k < steps, back,
+                (0, tf.transpose(zeros if dc_T is None else dc_T),
+                 tf.transpose(zeros if dh_T is None else dh_T), new_array((None, 4 * units))))
+            dG = dg_ta.stack()  # [T, B, 4H]
+            # dW_hh = sum_t h_{t-1}^T dgates_t (h_{-1} = h0): one matmul over all
+            # steps, computed transposed (the faster shape on CPU).
+            dW_T = (tf.matmul(tf.reshape(dG[1:], [-1, 4 * units]), tf.reshape(H[:-1], [-1, units]),
+                              transpose_a=True)
+                    + tf.matmul(dG[0], h0, transpose_a=True))
+            return ((tf.transpose(dG, [1, 0, 2]), tf.transpose(dW_T), tf.transpose(dc0),
+                     tf.transpose(dh0)) + (None,) * len(masks))
+
+        return (tf.transpose(H, [1, 0, 2]), tf.transpose(c_T), tf.transpose(h_T)), grad
+
+    return lstm
 
 
 # --------------------------------------------------------------------------

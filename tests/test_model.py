@@ -179,3 +179,39 @@ def test_experiment_weights_round_trip(tmp_path):
 def test_missing_magenta_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match=str(tmp_path)):
         S.load_magenta_checkpoint(str(tmp_path))
+
+
+@pytest.mark.parametrize('masked', [False, True], ids=['no dropout', 'recurrent dropout'])
+def test_fused_lstm_matches_autodiff_of_the_cell(masked):
+    """lstm_sequence's hand-written backward pass equals autodiff through
+    LSTMCell.step (the same cell run by the generic scan), float64."""
+    rng = np.random.default_rng(6)
+    batch, steps, units = 3, 7, 5
+    cell = S.LSTMCell(units, dtype='float64')
+    cell.build(4)
+    const = lambda a: tf.constant(a, tf.float64)  # noqa: E731
+    projected = const(rng.normal(size=(batch, steps, 4 * units)))
+    c0, h0 = const(rng.normal(size=(batch, units))), const(np.tanh(rng.normal(size=(batch, units))))
+    masks = const((rng.uniform(size=(batch, steps, units)) < 0.9) / 0.9) if masked else None
+    weights = [const(rng.normal(size=shape)) for shape in ((batch, steps, units), (batch, units))]
+    W_hh = cell.W_hh.value
+
+    def losses_and_grads(run):
+        with tf.GradientTape() as tape:
+            tape.watch([projected, W_hh, c0, h0])
+            hidden, c_T, h_T = run()
+            loss = (tf.reduce_sum(hidden * weights[0]) + tf.reduce_sum(c_T * weights[1])
+                    + tf.reduce_sum(h_T))
+        return [hidden, c_T] + tape.gradient(loss, [projected, W_hh, c0, h0])
+
+    def scanned():
+        elems = (tf.transpose(projected, [1, 0, 2]),) + (
+            (tf.transpose(masks, [1, 0, 2]),) if masked else ())
+        cs, hs = tf.scan(lambda prev, x: cell.step(x[0], prev, x[1] if masked else None),
+                         elems, initializer=(c0, h0))
+        return tf.transpose(hs, [1, 0, 2]), cs[-1], hs[-1]
+
+    fused = losses_and_grads(lambda: S.lstm_sequence(projected, W_hh, c0, h0, masks))
+    reference = losses_and_grads(scanned)
+    for ours, theirs in zip(fused, reference):
+        np.testing.assert_allclose(ours, theirs, atol=1e-12)
