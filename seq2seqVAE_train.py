@@ -200,7 +200,8 @@ class ValidationCheckpoint(keras.callbacks.Callback):
 class Trainer:
     """Owns the model, its checkpoints and the loop over validation intervals."""
 
-    def __init__(self, exp_dir, hps, data, seed, steps_per_epoch, strategy, chief, scratch_dir=None):
+    def __init__(self, exp_dir, hps, data, seed, steps_per_epoch, strategy, chief,
+                 scratch_dir=None):
         self.hps, self.seed, self.steps_per_epoch = hps, seed, steps_per_epoch
         self.train_set, self.valid_set, self.test_set = data
         self.strategy, self.chief = strategy, chief
@@ -211,6 +212,16 @@ class Trainer:
             self.model.optimizer.build(self.model.trainable_variables)
             self.best_valid_cost = tf.Variable(np.inf, dtype=tf.float64, trainable=False)
             self.best_step = tf.Variable(-1, dtype=tf.int64, trainable=False)
+        if strategy.extended._in_multi_worker_mode():
+            # Keras 3's fit across workers: its symbolic build all-reduces a
+            # first batch, which fails on dict inputs (keras-team/keras#20329;
+            # the model and optimizer are built: skip it), and it averages
+            # the step's results along an axis 0 that scalars lack
+            # (tensorflow/tensorflow#72388: give them one).
+            self.model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+            train_step = self.model.train_step
+            self.model.train_step = lambda data: {name: tf.reshape(value, [1]) for name, value
+                                                  in train_step(data).items()}
         self.checkpoint = S.training_checkpoint(self.model, best_valid_cost=self.best_valid_cost,
                                                 best_step=self.best_step)
         # Only the chief writes where users look; other workers write to
@@ -386,7 +397,8 @@ def main(argv=None):
     if args.initial_epoch and not args.checkpoint:
         fail('--initial_epoch needs --checkpoint (the weights to start from)')
     if args.strategy == 'multi_worker' and not args.resume and args.seed is None:
-        fail('--strategy multi_worker needs --seed (the same on every worker: it picks the batches)')
+        fail('--strategy multi_worker needs --seed (the same on every worker: '
+             'it picks the batches)')
     strategy = make_strategy(args.strategy)
     chief = is_chief(strategy)
 
