@@ -437,7 +437,8 @@ def _lstm_sequence_fn(forget_bias, masked):
         W_T = tf.transpose(W_hh)  # [4H, H]
 
         def new_array(shape=(units, None)):
-            return tf.TensorArray(x.dtype, size=steps, element_shape=shape)
+            # Not cleared after a read: a persistent tape may run grad twice.
+            return tf.TensorArray(x.dtype, size=steps, element_shape=shape, clear_after_read=False)
 
         def step(t, c, h, i_ta, g_ta, f_ta, o_ta, tc_ta, c_ta, m_ta, h_ta):
             gates = at(x, t) + tf.matmul(W_T, h)  # [4H, B]

@@ -282,9 +282,10 @@ def quantisation_tolerance(model, rows, z):
     the bias, which has the bias's gradient)."""
     cell, out = model.decoder, model.output_layer
     weights = [out.kernel, out.bias, cell.W_xh, cell.W_hh, cell.bias]
-    with tf.GradientTape() as tape:
+    with tf.GradientTape(persistent=True) as tape:  # the loop below needs a persistent tape
         params = mixture_params(model, rows, z)
-    jacobians = tape.jacobian(params, weights)
+    # Without pfor: it cannot vectorise the fused LSTM's custom gradient.
+    jacobians = tape.jacobian(params, weights, experimental_use_pfor=False)
     jacobians[2] = jacobians[2][:, :, :5]
     l1 = sum(tf.reduce_sum(tf.abs(tf.reshape(j, list(params.shape) + [-1])), -1)
              for j in jacobians)
