@@ -18,6 +18,8 @@ import sys
 import numpy as np
 import pytest
 
+from random_sketches import write_npz
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
@@ -30,21 +32,6 @@ HPARAMS = 'enc_rnn_size=8,dec_rnn_size=12,z_size=4,num_mixture=3,batch_size=8'
 DETERMINISTIC = HPARAMS + ',conditional=False,use_recurrent_dropout=False'
 BATCHES = 4  # train batches an epoch: 32 sketches / batch_size 8
 TIMEOUT = 600
-
-
-def write_npz(path, seed, sizes=(32, 8, 8), lengths=(4, 16)):
-    rng = np.random.default_rng(seed)
-    splits = {}
-    for split, size in zip(('train', 'valid', 'test'), sizes):
-        sketches = np.empty(size, dtype=object)
-        for i in range(size):
-            sketch = np.zeros((rng.integers(*lengths), 3), dtype=np.int16)
-            sketch[:, 0:2] = rng.integers(-20, 21, size=(len(sketch), 2))
-            sketch[rng.random(len(sketch)) < 0.2, 2] = 1
-            sketch[-1, 2] = 1
-            sketches[i] = sketch
-        splits[split] = sketches
-    np.savez(path, **splits)
 
 
 def train_args(data_dir, experiment_dir, hparams, *more):
@@ -217,7 +204,7 @@ def free_ports(count):
 @pytest.fixture(scope='module')
 def data_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp('data')
-    write_npz(folder / 'a.npz', seed=1)
+    write_npz(folder / 'a.npz', seed=1, sizes=(32, 8, 8))
     return folder
 
 

@@ -25,6 +25,7 @@ import tensorflow as tf
 
 import seq2seqVAE as S
 import seq2seqVAE_train as T
+from random_sketches import write_npz
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICKDRAW_URL = 'https://storage.googleapis.com/quickdraw_dataset/sketchrnn'
@@ -37,21 +38,6 @@ SEED = 7
 
 # ---------------------------------------------------------------------------
 # Helpers
-def write_npz(path, seed, sizes, lengths=(4, 16)):
-    rng = np.random.default_rng(seed)
-    splits = {}
-    for split, size in zip(('train', 'valid', 'test'), sizes):
-        sketches = np.empty(size, dtype=object)
-        for i in range(size):
-            sketch = np.zeros((rng.integers(*lengths), 3), dtype=np.int16)
-            sketch[:, 0:2] = rng.integers(-20, 21, size=(len(sketch), 2))
-            sketch[rng.random(len(sketch)) < 0.2, 2] = 1
-            sketch[-1, 2] = 1
-            sketches[i] = sketch
-        splits[split] = sketches
-    np.savez(path, **splits)
-
-
 class RecordingTrainer(T.Trainer):
     """The command's Trainer, also keeping what tests look at: the logs of
     every batch (with the step after it) and the weights training starts from."""
