@@ -50,6 +50,7 @@ DEFAULT_HPARAMS = dict(
     is_training=True,              # False: pen loss masked after the sketch ends
 )
 CELL_TYPES = ('lstm', 'layer_norm', 'hyper')
+ENCODER_SEGMENTS = 8  # time spans of the encoder's shrinking batch (see _encode_direction)
 
 
 class HParams:
@@ -208,7 +209,7 @@ class LSTMCell(keras.layers.Layer):
         return (c, h)
 
     def zero_state(self, batch_size):
-        return self.state_from_flat(tf.zeros([batch_size, self.state_size]))
+        return self.state_from_flat(tf.zeros([batch_size, self.state_size], self.compute_dtype))
 
     @staticmethod
     def output(state):
@@ -382,23 +383,27 @@ def _project(seq, static, weights):
 CELLS = {'lstm': LSTMCell, 'layer_norm': LayerNormLSTMCell, 'hyper': HyperLSTMCell}
 
 
-def make_cell(kind, units, name):
+def make_cell(kind, units, name, dtype=None):
     if kind not in CELLS:
         raise ValueError(f"unknown cell '{kind}': choose one of {', '.join(CELL_TYPES)}")
-    return CELLS[kind](units, name=name)
+    return CELLS[kind](units, name=name, dtype=dtype)
 
 
-def run_rnn(cell, projected, state, keep_masks=None):
-    """Runs `cell` over projected inputs [B, T, G] from `state`; keep_masks
-    [B, T, H] are recurrent-dropout masks already scaled by 1/keep.
-    Returns (outputs h [B, T, H], final state)."""
+def run_rnn(cell, seq, state, static=None, keep_masks=None):
+    """Runs `cell` over inputs seq [B, T, F] (+ static [B, S], features shared
+    by all steps) from `state`.  keep_masks [T, H, B]: recurrent-dropout masks
+    already scaled by 1/keep.  Returns (outputs h [B, T, H], final state)."""
     if type(cell) is LSTMCell:
-        c, h = state
-        hidden, c, h = lstm_sequence(projected, cell.W_hh, c, h, keep_masks, cell.forget_bias)
-        return hidden, (c, h)
-    elems = [tf.transpose(projected, [1, 0, 2])]
+        seq_dim = seq.shape[-1]
+        shared = cell.bias[None] if static is None else (
+            tf.matmul(static, cell.W_xh[seq_dim:]) + cell.bias)  # [1 or B, 4H]
+        hidden, c, h = lstm_sequence(tf.transpose(seq, [1, 2, 0]), tf.transpose(shared),
+                                     cell.W_xh[:seq_dim], cell.W_hh, *state, keep_masks,
+                                     cell.forget_bias)
+        return tf.transpose(hidden, [2, 0, 1]), (c, h)
+    elems = [tf.transpose(cell.project_inputs(seq, static), [1, 0, 2])]
     if keep_masks is not None:
-        elems.append(tf.transpose(keep_masks, [1, 0, 2]))
+        elems.append(tf.transpose(keep_masks, [0, 2, 1]))
 
     def body(prev, inputs):
         return cell.step(inputs[0], prev, inputs[1] if keep_masks is not None else None)
@@ -408,91 +413,94 @@ def run_rnn(cell, projected, state, keep_masks=None):
     return tf.transpose(cell.output(states), [1, 0, 2]), final
 
 
-def lstm_sequence(projected, W_hh, c0, h0, keep_masks=None, forget_bias=1.0):
+def lstm_sequence(seq, shared, W_x, W_hh, c0, h0, keep_masks=None, forget_bias=1.0):
     """LSTMCell.step over a whole sequence, with a hand-written backward pass.
 
     Autodiff through a while loop is slow on CPU: many small ops a step and
-    a [H, 4H] weight gradient accumulated every step.  Here the backward pass
-    is one reverse-time loop with a single matmul a step, and dW_hh is one
-    matmul over all steps afterwards.  Inside the loops the state is
-    feature-major, [H, B]: on CPU W^T h^T is faster than h W, and the gates
-    are contiguous row blocks.  projected [B, T, 4H] (gate order i, j, f, o,
-    bias included); keep_masks [B, T, H] or None.  Returns (H [B, T, H], c_T, h_T).
+    a weight gradient accumulated every step.  Here a step is one matmul of
+    [W_hh; W_x]^T with [h_{t-1}; x_t], the backward pass one reverse-time loop
+    with a single matmul a step, and the weight gradient one contraction over
+    all steps afterwards.  Everything inside is time-major and feature-major
+    ([T, features, B]): on CPU W^T h^T is faster than h W, a step is a
+    contiguous block, and no step needs a transpose.
+
+    seq [T, F, B]: the per-step inputs (data: no gradient flows to them);
+    shared [4H, B or 1]: the input projection common to all steps (bias,
+    static inputs); gate order i, j, f, o.  keep_masks [T, H, B] or None;
+    c0, h0 [B, H].  Returns (H [T, H, B], c_T [B, H], h_T [B, H]).
     """
-    args = [projected, tf.convert_to_tensor(W_hh), c0, h0]
+    args = [seq, shared, tf.convert_to_tensor(W_x), tf.convert_to_tensor(W_hh), c0, h0]
     if keep_masks is not None:
         args.append(keep_masks)
     return _lstm_sequence_fn(float(forget_bias), keep_masks is not None)(*args)
 
 
 def _lstm_sequence_fn(forget_bias, masked):
-    def at(seq, t):
-        """Step t of a [B, T, n] tensor, feature-major: [n, B]."""
-        return tf.transpose(seq[:, t])
-
     @tf.custom_gradient
-    def lstm(x, W_hh, c0, h0, *masks):
-        steps = tf.shape(x)[1]
+    def lstm(seq, shared, W_x, W_hh, c0, h0, *masks):
+        steps = tf.shape(seq)[0]
         units = W_hh.shape[0]
-        W_T = tf.transpose(W_hh)  # [4H, H]
+        W_T = tf.transpose(tf.concat([W_hh, W_x], 0))  # [4H, H + F]
+        forget = tf.concat([tf.zeros([2 * units]), tf.fill([units], forget_bias),
+                            tf.zeros([units])], 0)
+        shared_f = shared + tf.cast(forget, shared.dtype)[:, None]
 
-        def new_array(shape=(units, None)):
+        def new_array(rows):
             # Not cleared after a read: a persistent tape may run grad twice.
-            return tf.TensorArray(x.dtype, size=steps, element_shape=shape, clear_after_read=False)
+            return tf.TensorArray(seq.dtype, size=steps, element_shape=(rows, None),
+                                  clear_after_read=False)
 
-        def step(t, c, h, i_ta, g_ta, f_ta, o_ta, tc_ta, c_ta, m_ta, h_ta):
-            gates = at(x, t) + tf.matmul(W_T, h)  # [4H, B]
+        def step(t, c, h, i_ta, g_ta, f_ta, o_ta, tc_ta, c_ta, h_ta, hx_ta):
+            hx = tf.concat([h, seq[t]], 0)
+            gates = tf.matmul(W_T, hx) + shared_f  # [4H, B]
             i, j, f, o = tf.split(gates, 4, axis=0)
-            i, g, f, o = tf.sigmoid(i), tf.tanh(j), tf.sigmoid(f + forget_bias), tf.sigmoid(o)
-            if masked:
-                m = at(masks[0], t)
-                m_ta = m_ta.write(t, m)
-            c_new = c * f + i * (g * m if masked else g)
+            i, g, f, o = tf.sigmoid(i), tf.tanh(j), tf.sigmoid(f), tf.sigmoid(o)
+            c_new = c * f + i * (g * masks[0][t] if masked else g)
             tc = tf.tanh(c_new)
-            h = tc * o
-            # Saved for the backward pass: activations, c_{t-1}, masks.
-            return (t + 1, c_new, h, i_ta.write(t, i), g_ta.write(t, g), f_ta.write(t, f),
-                    o_ta.write(t, o), tc_ta.write(t, tc), c_ta.write(t, c), m_ta,
-                    h_ta.write(t, tf.transpose(h)))
+            h_new = tc * o
+            # Saved for the backward pass: activations, c_{t-1} and the matmul's input.
+            return (t + 1, c_new, h_new, i_ta.write(t, i), g_ta.write(t, g), f_ta.write(t, f),
+                    o_ta.write(t, o), tc_ta.write(t, tc), c_ta.write(t, c), h_ta.write(t, h_new),
+                    hx_ta.write(t, hx))
 
         loop = tf.while_loop(
             lambda t, *_: t < steps, step,
-            (0, tf.transpose(c0), tf.transpose(h0)) + tuple(new_array() for _ in range(7))
-            + (new_array((None, units)),))
+            (0, tf.transpose(c0), tf.transpose(h0)) + tuple(new_array(units) for _ in range(7))
+            + (new_array(units + W_x.shape[0]),))
         c_T, h_T = loop[1:3]
-        i_ta, g_ta, f_ta, o_ta, tc_ta, c_ta, m_ta, h_ta = loop[3:]
-        H = h_ta.stack()  # [T, B, H]
+        i_ta, g_ta, f_ta, o_ta, tc_ta, c_ta, h_ta, hx_ta = loop[3:]
 
         def grad(dH, dc_T, dh_T):
             def back(k, dc, dh, dg_ta):  # dc, dh: [H, B]
                 t = steps - 1 - k
                 if dH is not None:
-                    dh += at(dH, t)
+                    dh += dH[t]
                 i, g, f, o, tc = i_ta.read(t), g_ta.read(t), f_ta.read(t), o_ta.read(t), tc_ta.read(t)
                 d_o = tf.raw_ops.SigmoidGrad(y=o, dy=dh * tc)
                 dc += tf.raw_ops.TanhGrad(y=tc, dy=dh * o)
-                dcm = dc * m_ta.read(t) if masked else dc
+                dcm = dc * masks[0][t] if masked else dc
                 d_i = tf.raw_ops.SigmoidGrad(y=i, dy=dcm * g)
                 d_j = tf.raw_ops.TanhGrad(y=g, dy=dcm * i)
                 d_f = tf.raw_ops.SigmoidGrad(y=f, dy=dc * c_ta.read(t))
                 dgates = tf.concat([d_i, d_j, d_f, d_o], axis=0)  # [4H, B]
-                return k + 1, dc * f, tf.matmul(W_hh, dgates), dg_ta.write(t, tf.transpose(dgates))
+                return k + 1, dc * f, tf.matmul(W_hh, dgates), dg_ta.write(t, dgates)
 
             zeros = tf.zeros_like(c0)
             _, dc0, dh0, dg_ta = tf.while_loop(
                 lambda k, *_: k < steps, back,
                 (0, tf.transpose(zeros if dc_T is None else dc_T),
-                 tf.transpose(zeros if dh_T is None else dh_T), new_array((None, 4 * units))))
-            dG = dg_ta.stack()  # [T, B, 4H]
-            # dW_hh = sum_t h_{t-1}^T dgates_t (h_{-1} = h0): one matmul over all
-            # steps, computed transposed (the faster shape on CPU).
-            dW_T = (tf.matmul(tf.reshape(dG[1:], [-1, 4 * units]), tf.reshape(H[:-1], [-1, units]),
-                              transpose_a=True)
-                    + tf.matmul(dG[0], h0, transpose_a=True))
-            return ((tf.transpose(dG, [1, 0, 2]), tf.transpose(dW_T), tf.transpose(dc0),
-                     tf.transpose(dh0)) + (None,) * len(masks))
+                 tf.transpose(zeros if dh_T is None else dh_T), new_array(4 * units)))
+            dG = dg_ta.stack()  # [T, 4H, B]
+            # [dW_hh; dW_x]^T = sum_t dgates_t [h_{t-1}; x_t]^T: one contraction
+            # over all steps rather than an accumulation every step.
+            dW_T = tf.einsum('tgb,tkb->gk', dG, hx_ta.stack())
+            d_shared = tf.reduce_sum(dG, 0)
+            if shared.shape[-1] == 1:
+                d_shared = tf.reduce_sum(d_shared, 1, keepdims=True)
+            return ((None, d_shared, tf.transpose(dW_T[:, units:]), tf.transpose(dW_T[:, :units]),
+                     tf.transpose(dc0), tf.transpose(dh0)) + (None,) * len(masks))
 
-        return (tf.transpose(H, [1, 0, 2]), tf.transpose(c_T), tf.transpose(h_T)), grad
+        return (h_ta.stack(), tf.transpose(c_T), tf.transpose(h_T)), grad
 
     return lstm
 
@@ -587,28 +595,33 @@ def kl_weight_at(hps, step):
 # --------------------------------------------------------------------------
 class Seq2seqModel(keras.Model):
     """Sketch-RNN VAE.  Inputs: a dict with `strokes` [B, max_seq_len + 1, 5],
-    stroke-5 batches starting with the (0, 0, 1, 0, 0) token, and `seq_len` [B]."""
+    stroke-5 batches starting with the (0, 0, 1, 0, 0) token, and `seq_len` [B].
+    dtype='mixed_bfloat16' runs the networks in bfloat16 with float32 weights;
+    z, the mixture and the losses stay float32 (the default is all float32)."""
 
     def __init__(self, hps, seed=None, **kwargs):
         super().__init__(**kwargs)
+        policy = self.dtype_policy
         self.hps = hps
         self.num_mixture = hps.num_mixture
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.compiled_functions = {}  # see _compiled
         small_gaussian = keras.initializers.RandomNormal(stddev=0.001)
         if hps.conditional:
-            self.enc_fw = make_cell(hps.enc_model, hps.enc_rnn_size, name='enc_fw')
-            self.enc_bw = make_cell(hps.enc_model, hps.enc_rnn_size, name='enc_bw')
+            self.enc_fw = make_cell(hps.enc_model, hps.enc_rnn_size, 'enc_fw', policy)
+            self.enc_bw = make_cell(hps.enc_model, hps.enc_rnn_size, 'enc_bw', policy)
             self.mu_layer = keras.layers.Dense(hps.z_size, kernel_initializer=small_gaussian,
-                                               name='ENC_RNN_mu')
+                                               name='ENC_RNN_mu', dtype=policy)
             self.presig_layer = keras.layers.Dense(hps.z_size, kernel_initializer=small_gaussian,
-                                                   name='ENC_RNN_sigma')
-        self.decoder = make_cell(hps.dec_model, hps.dec_rnn_size, name='decoder')
+                                                   name='ENC_RNN_sigma', dtype=policy)
+        self.decoder = make_cell(hps.dec_model, hps.dec_rnn_size, 'decoder', policy)
         if hps.conditional:
             self.initial_state_layer = keras.layers.Dense(
-                self.decoder.state_size, kernel_initializer=small_gaussian, name='linear')
+                self.decoder.state_size, kernel_initializer=small_gaussian, name='linear',
+                dtype=policy)
         self.output_layer = keras.layers.Dense(
-            3 + 6 * hps.num_mixture, bias_initializer='glorot_uniform', name='output')
+            3 + 6 * hps.num_mixture, bias_initializer='glorot_uniform', name='output',
+            dtype=policy)
         self.build_all()
 
     def build_all(self):
@@ -624,34 +637,56 @@ class Seq2seqModel(keras.Model):
         self.built = True
 
     # -- pieces ------------------------------------------------------------
-    def _keep_masks(self, batch, steps, units, keep_prob):
-        noise = keras.random.uniform((batch, steps, units), seed=self.seed_generator)
-        return tf.cast(noise < keep_prob, tf.float32) / keep_prob
+    def _keep_masks(self, shape, keep_prob):
+        noise = keras.random.uniform(shape, seed=self.seed_generator)
+        return tf.cast(noise < keep_prob, self.compute_dtype) / keep_prob
 
     def _recurrent_masks(self, cell, strokes, training):
+        """Masks on the candidate g, laid out [T, H, B] as run_rnn takes them."""
         if not (training and self.hps.use_recurrent_dropout):
             return None
-        shape = tf.shape(strokes)
-        return self._keep_masks(shape[0], shape[1], cell.units, self.hps.recurrent_dropout_prob)
+        batch, steps = tf.unstack(tf.shape(strokes)[:2])
+        return self._keep_masks((steps, cell.units, batch), self.hps.recurrent_dropout_prob)
 
     def encode(self, strokes, seq_len, training=False):
         """Posterior q(z|x): strokes [B, T, 5] without the start token -> (mu, presig).
 
         Each direction's state is read at the sketch's last real point, so
-        padding never reaches z; the backward direction starts there too.
-        Steps past the batch's longest sketch cannot matter and are skipped."""
-        lengths = tf.cast(seq_len, tf.int32)
-        strokes = strokes[:, :tf.reduce_max(lengths)]
-        batch = tf.shape(strokes)[0]
-        last = tf.stack([tf.range(batch), lengths - 1], axis=1)
-        last_h = []
-        for cell, seq in ((self.enc_fw, strokes),
-                          (self.enc_bw, tf.reverse_sequence(strokes, lengths, seq_axis=1, batch_axis=0))):
-            hidden, _ = run_rnn(cell, cell.project_inputs(seq), cell.zero_state(batch),
-                                self._recurrent_masks(cell, seq, training))
-            last_h.append(tf.gather_nd(hidden, last))
+        padding never reaches z; the backward direction starts there too."""
+        last_h = [self._encode_direction(cell, seq, seq_len, training)
+                  for cell, seq in ((self.enc_fw, strokes),
+                                    (self.enc_bw, tf.reverse_sequence(
+                                        strokes, tf.cast(seq_len, tf.int32), seq_axis=1, batch_axis=0)))]
         last_h = tf.concat(last_h, axis=-1)
         return self.mu_layer(last_h), self.presig_layer(last_h)
+
+    def _encode_direction(self, cell, seq, seq_len, training):
+        """Runs one encoder direction and returns h at each sketch's last point, [B, H].
+
+        Steps past a sketch's end cannot reach z, so they are skipped: with the
+        sketches sorted longest first, time is cut into ENCODER_SEGMENTS spans
+        and each span runs only the sketches still drawing when it starts
+        (on aaron_sheep about 57% of the steps of the full batch)."""
+        lengths = tf.cast(seq_len, tf.int32)
+        order = tf.argsort(lengths, direction='DESCENDING', stable=True)
+        lengths = tf.gather(lengths, order)
+        # At least one step per span: pad short batches with never-read steps.
+        seq = tf.pad(tf.gather(seq, order), [[0, 0], [0, ENCODER_SEGMENTS], [0, 0]])
+        span = tf.maximum(lengths[0], ENCODER_SEGMENTS)
+        bounds = [span * k // ENCODER_SEGMENTS for k in range(ENCODER_SEGMENTS + 1)]
+        state = cell.zero_state(tf.shape(seq)[0])
+        positions, last_h = [], []
+        for start, end in zip(bounds[:-1], bounds[1:]):
+            active = tf.maximum(tf.reduce_sum(tf.cast(lengths > start, tf.int32)), 1)
+            part = seq[:active, start:end]
+            hidden, state = run_rnn(cell, part, tuple(s[:active] for s in state),
+                                    keep_masks=self._recurrent_masks(cell, part, training))
+            ends_here = tf.where((lengths > start) & (lengths <= end))[:, 0]
+            ends_here = tf.cast(ends_here, tf.int32)
+            last_h.append(tf.gather_nd(hidden, tf.stack(
+                [ends_here, tf.gather(lengths, ends_here) - 1 - start], axis=1)))
+            positions.append(tf.gather(order, ends_here))
+        return tf.dynamic_stitch(positions, last_h)
 
     def sample_z(self, mu, presig):
         """Reparameterisation: z = mu + sigma * eps, sigma = exp(presig / 2)."""
@@ -669,6 +704,8 @@ class Seq2seqModel(keras.Model):
         [B, T, 3 + 6M] and the final state."""
         hps = self.hps
         batch = tf.shape(strokes)[0]
+        if z is not None:
+            z = tf.cast(z, self.compute_dtype)
         if state is None:
             state = self.initial_state(z, batch)
         if training and hps.use_input_dropout:
@@ -677,16 +714,14 @@ class Seq2seqModel(keras.Model):
                 z_seq = self._dropout(tf.tile(z[:, None], [1, tf.shape(strokes)[1], 1]),
                                       hps.input_dropout_prob)
                 strokes, z = tf.concat([strokes, z_seq], -1), None
-        projected = self.decoder.project_inputs(strokes, z if hps.conditional else None)
-        hidden, final = run_rnn(self.decoder, projected, state,
+        hidden, final = run_rnn(self.decoder, strokes, state, z if hps.conditional else None,
                                 self._recurrent_masks(self.decoder, strokes, training))
         if training and hps.use_output_dropout:
             hidden = self._dropout(hidden, hps.output_dropout_prob)
         return self.output_layer(hidden), final
 
     def _dropout(self, x, keep_prob):
-        shape = tf.shape(x)
-        return x * self._keep_masks(shape[0], shape[1], x.shape[-1], keep_prob)
+        return x * self._keep_masks(tf.shape(x), keep_prob)
 
     def mixture(self, output):
         return mixture_coefficients(output, self.num_mixture)
@@ -694,15 +729,15 @@ class Seq2seqModel(keras.Model):
     # -- forward pass and costs ----------------------------------------------
     def call(self, inputs, training=False, use_mean_z=False):
         """Returns (mixture params dict, mu, presig); mu/presig None when decoder-only."""
-        x = tf.cast(inputs['strokes'], tf.float32)
+        x = tf.cast(inputs['strokes'], self.compute_dtype)
         seq_len = inputs['seq_len']
         target, decoder_input = x[:, 1:], x[:, :-1]
         mu = presig = z = None
         if self.hps.conditional:
-            mu, presig = self.encode(target, seq_len, training)
+            mu, presig = (tf.cast(t, tf.float32) for t in self.encode(target, seq_len, training))
             z = mu if use_mean_z else self.sample_z(mu, presig)
         output, _ = self.decode(decoder_input, z, training=training)
-        return self.mixture(output), mu, presig
+        return self.mixture(tf.cast(output, tf.float32)), mu, presig
 
     def compute_costs(self, x, seq_len, training=False, use_mean_z=False, mask_pen_loss=False):
         params, mu, presig = self(dict(strokes=x, seq_len=seq_len), training=training,

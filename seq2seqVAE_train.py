@@ -29,6 +29,7 @@ DEFAULT_EPOCHS = 20
 DEFAULT_DATA_DIR = 'datasets'
 DEFAULT_DATA_SET = 'cat'
 LOG_EVERY = 20  # steps between training summaries, as Magenta
+PRECISIONS = {'float32': 'float32', 'bfloat16': 'mixed_bfloat16'}  # -> Keras dtype policy
 
 
 def parse_args(argv=None):
@@ -61,6 +62,9 @@ def parse_args(argv=None):
                    help='with --checkpoint: the epoch the schedules continue from')
     p.add_argument('--strategy', choices=('default', 'mirrored', 'multi_worker'),
                    default='default', help='tf.distribute strategy; multi_worker reads TF_CONFIG')
+    p.add_argument('--precision', choices=tuple(PRECISIONS), default=None,
+                   help='bfloat16: networks in bfloat16 (for GPUs and bf16 CPUs), weights, z and '
+                        "losses in float32; default: float32 (with --resume: the run's own)")
     return p.parse_args(argv)
 
 
@@ -201,13 +205,13 @@ class Trainer:
     """Owns the model, its checkpoints and the loop over validation intervals."""
 
     def __init__(self, exp_dir, hps, data, seed, steps_per_epoch, strategy, chief,
-                 scratch_dir=None):
+                 scratch_dir=None, precision='float32'):
         self.hps, self.seed, self.steps_per_epoch = hps, seed, steps_per_epoch
         self.train_set, self.valid_set, self.test_set = data
         self.strategy, self.chief = strategy, chief
         self.paths = S.experiment_paths(exp_dir)
         with strategy.scope():
-            self.model = S.Seq2seqModel(hps, seed=seed)
+            self.model = S.Seq2seqModel(hps, seed=seed, dtype=PRECISIONS[precision])
             self.model.compile(optimizer=S.make_optimizer(hps))
             self.model.optimizer.build(self.model.trainable_variables)
             self.best_valid_cost = tf.Variable(np.inf, dtype=tf.float64, trainable=False)
@@ -407,6 +411,7 @@ def main(argv=None):
         hps, _, flags = read_experiment(exp_dir)
         data_dir, seed = args.data_dir or flags['data_dir'], flags['seed']
         save_every, end_step = flags['save_every'], flags['end_step']
+        precision = args.precision or flags.get('precision') or 'float32'
     else:
         hps = S.get_default_hparams()
         try:
@@ -420,6 +425,7 @@ def main(argv=None):
             hps.num_steps = args.max_steps
         if args.epochs is None:
             args.epochs = DEFAULT_EPOCHS
+        precision = args.precision = args.precision or 'float32'
     replicas = strategy.num_replicas_in_sync
     if hps.batch_size % replicas:
         fail(f'batch_size {hps.batch_size} is the global batch: it must divide among the '
@@ -428,12 +434,13 @@ def main(argv=None):
     train_set, valid_set, test_set, hps = load_data(data_dir, hps, seed)
     steps_per_epoch = save_every or train_set.num_batches
 
-    if args.resume and (args.epochs is not None or args.max_steps is not None):
-        # A new end for the run, recorded so that a later --resume keeps it.
-        given = {name: value for name, value in
-                 (('epochs', args.epochs), ('max_steps', args.max_steps)) if value is not None}
-        end_step = min(given.get('max_steps', math.inf),
-                       given.get('epochs', math.inf) * train_set.num_batches)
+    given = {name: value for name, value in (('epochs', args.epochs), ('max_steps', args.max_steps),
+                                             ('precision', args.precision)) if value is not None}
+    if args.resume and given:
+        # A new end or precision for the run, recorded so that a later --resume keeps it.
+        if 'epochs' in given or 'max_steps' in given:
+            end_step = min(given.get('max_steps', math.inf),
+                           given.get('epochs', math.inf) * train_set.num_batches)
         flags.update(given, end_step=end_step)
         if chief:
             with open(S.experiment_paths(exp_dir)['flags'], 'w') as f:
@@ -457,7 +464,7 @@ def main(argv=None):
     tee = sys.stdout = Tee(sys.stdout, paths['log'] if chief else os.path.join(scratch, 'log.txt'))
     try:
         trainer = Trainer(exp_dir, hps, (train_set, valid_set, test_set), seed, steps_per_epoch,
-                          strategy, chief, scratch)
+                          strategy, chief, scratch, precision)
         if args.resume:  # every worker starts from the run's latest checkpoint
             latest = tf.train.latest_checkpoint(paths['latest'])
             if latest is None:

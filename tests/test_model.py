@@ -65,7 +65,7 @@ def test_cell_shapes_and_flat_state_layout(kind):
     batch, steps = 3, 5
     flat = tf.random.normal([batch, cell.state_size])
     state = cell.state_from_flat(flat)
-    outputs, final = S.run_rnn(cell, cell.project_inputs(tf.random.normal([batch, steps, 7])), state)
+    outputs, final = S.run_rnn(cell, tf.random.normal([batch, steps, 7]), state)
     assert outputs.shape == (batch, steps, 6)
     assert all(s.shape[0] == batch for s in final)
     np.testing.assert_allclose(outputs[:, -1], cell.output(final), atol=1e-6)
@@ -182,36 +182,67 @@ def test_missing_magenta_checkpoint_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.parametrize('masked', [False, True], ids=['no dropout', 'recurrent dropout'])
-def test_fused_lstm_matches_autodiff_of_the_cell(masked):
+@pytest.mark.parametrize('shared_by', ['sketch', 'batch'])
+def test_fused_lstm_matches_autodiff_of_the_cell(masked, shared_by):
     """lstm_sequence's hand-written backward pass equals autodiff through
-    LSTMCell.step (the same cell run by the generic scan), float64."""
+    LSTMCell.step (the same cell run by the generic scan), float64.  The
+    shared input part is per sketch (bias + z) or one for the batch (bias)."""
     rng = np.random.default_rng(6)
-    batch, steps, units = 3, 7, 5
+    batch, steps, units, features = 3, 7, 5, 4
     cell = S.LSTMCell(units, dtype='float64')
-    cell.build(4)
+    cell.build(features)
     const = lambda a: tf.constant(a, tf.float64)  # noqa: E731
-    projected = const(rng.normal(size=(batch, steps, 4 * units)))
+    seq = const(rng.normal(size=(batch, steps, features)))
+    shared = const(rng.normal(size=(batch if shared_by == 'sketch' else 1, 4 * units)))
     c0, h0 = const(rng.normal(size=(batch, units))), const(np.tanh(rng.normal(size=(batch, units))))
     masks = const((rng.uniform(size=(batch, steps, units)) < 0.9) / 0.9) if masked else None
     weights = [const(rng.normal(size=shape)) for shape in ((batch, steps, units), (batch, units))]
-    W_hh = cell.W_hh.value
+    W_x, W_hh = cell.W_xh.value, cell.W_hh.value
 
     def losses_and_grads(run):
         with tf.GradientTape() as tape:
-            tape.watch([projected, W_hh, c0, h0])
+            tape.watch([shared, W_x, W_hh, c0, h0])
             hidden, c_T, h_T = run()
             loss = (tf.reduce_sum(hidden * weights[0]) + tf.reduce_sum(c_T * weights[1])
                     + tf.reduce_sum(h_T))
-        return [hidden, c_T] + tape.gradient(loss, [projected, W_hh, c0, h0])
+        return [hidden, c_T] + tape.gradient(loss, [shared, W_x, W_hh, c0, h0])
 
     def scanned():
+        projected = tf.einsum('btf,fg->btg', seq, W_x) + shared[:, None]
         elems = (tf.transpose(projected, [1, 0, 2]),) + (
             (tf.transpose(masks, [1, 0, 2]),) if masked else ())
         cs, hs = tf.scan(lambda prev, x: cell.step(x[0], prev, x[1] if masked else None),
                          elems, initializer=(c0, h0))
         return tf.transpose(hs, [1, 0, 2]), cs[-1], hs[-1]
 
-    fused = losses_and_grads(lambda: S.lstm_sequence(projected, W_hh, c0, h0, masks))
-    reference = losses_and_grads(scanned)
-    for ours, theirs in zip(fused, reference):
+    def fused():
+        feature_major = lambda a: tf.transpose(a, [1, 2, 0])  # noqa: E731
+        hidden, c_T, h_T = S.lstm_sequence(feature_major(seq), tf.transpose(shared), W_x, W_hh,
+                                           c0, h0, feature_major(masks) if masked else None)
+        return tf.transpose(hidden, [2, 0, 1]), c_T, h_T
+
+    for ours, theirs in zip(losses_and_grads(fused), losses_and_grads(scanned)):
         np.testing.assert_allclose(ours, theirs, atol=1e-12)
+
+
+@pytest.mark.parametrize('kind', S.CELL_TYPES)
+def test_bfloat16_policy_runs_in_bfloat16_with_float32_weights_and_losses(kind):
+    """dtype='mixed_bfloat16': the same weights give nearly the same costs (bf16
+    keeps 8 bits of mantissa), yet not bit-identical ones; weights, gradients,
+    z and the losses stay float32, and a few steps still bring the cost down."""
+    hps = small_hps(dec_model=kind, enc_model=kind, learning_rate=0.01)
+    fp32 = S.Seq2seqModel(hps, seed=8)
+    bf16 = S.Seq2seqModel(hps, seed=8, dtype='mixed_bfloat16')
+    bf16.set_weights(fp32.get_weights())
+    x, lengths = random_batch(hps, np.random.default_rng(8))
+    ours = bf16.compute_costs(x, lengths, use_mean_z=True)
+    reference = fp32.compute_costs(x, lengths, use_mean_z=True)
+    assert [c.dtype for c in ours] == [tf.float32, tf.float32]
+    np.testing.assert_allclose(ours, reference, rtol=0.03)
+    assert not np.array_equal(ours, reference)
+    assert {v.dtype for v in bf16.weights} == {'float32'}
+
+    bf16.compile(optimizer=S.make_optimizer(hps))
+    data = dict(strokes=x, seq_len=lengths)
+    costs = [bf16.train_on_batch(data, return_dict=True)['cost'] for _ in range(20)]
+    assert np.all(np.isfinite(costs)) and costs[-1] < 0.8 * costs[0], costs

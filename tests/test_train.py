@@ -489,6 +489,25 @@ def test_data_dir_url_downloads_into_the_cache(data_dir, tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------------------
 # Other commands
+def test_precision_bfloat16_is_recorded_and_kept_on_resume(data_dir, tmp_path):
+    first = run(*train_args(data_dir, tmp_path, '--epochs', 1, '--precision', 'bfloat16'))
+    assert first.code == 0, first.err
+    assert first.trainer.model.dtype_policy.name == 'mixed_bfloat16'
+    exp_dir = os.path.join(tmp_path, 'a_b', 'exp')
+    with open(S.experiment_paths(exp_dir)['flags']) as f:
+        assert json.load(f)['precision'] == 'bfloat16'
+    second = run('--resume', exp_dir, '--epochs', 2)
+    assert second.code == 0, second.err
+    assert second.trainer.model.dtype_policy.name == 'mixed_bfloat16'
+    assert second.trainer.step == 2 * BATCHES
+    # Weights are float32 whatever the precision: a float32 run can go on from here.
+    third = run('--resume', exp_dir, '--epochs', 3, '--precision', 'float32')
+    assert third.code == 0, third.err
+    assert third.trainer.model.dtype_policy.name == 'float32'
+    with open(S.experiment_paths(exp_dir)['flags']) as f:
+        assert json.load(f)['precision'] == 'float32'
+
+
 def test_evaluate_prints_costs_masked_and_unmasked(base):
     result = run('--evaluate', base.exp_dir)
     assert result.code == 0, result.err
