@@ -1078,36 +1078,77 @@ def _draw_points(params, temperature, greedy, seed):
     return tf.concat([tf.stack([x1, x2], -1), tf.one_hot(pen_state, 3)], -1)
 
 
-def _batch_function(model, greedy):
-    cell = model.decoder
+def _decoder_steps(model, z, num):
+    """For the batched sampler: (state, shared, advance) where state is the
+    decoder's initial state, shared the input projection common to all steps
+    (z part, bias) and advance(point [N, 5], state, shared) -> (state, h [N, H])
+    one step; the last item is the batch axis of state and shared.
 
+    A plain LSTM runs in lstm_sequence's layout: state feature-major [H, N]
+    and [h; point] projected by one matmul (the faster form on CPU).  Other
+    cells run their own step, batch-major."""
+    cell = model.decoder
+    no_point = tf.zeros([num, 1, 5])
+    state = model.initial_state(z, num)
+    if type(cell) is LSTMCell:
+        W_T = tf.transpose(tf.concat([cell.W_hh, cell.W_xh[:5]], 0))  # [4H, H + 5]
+        forget = tf.concat([tf.zeros([2 * cell.units]), tf.fill([cell.units], cell.forget_bias),
+                            tf.zeros([cell.units])], 0)
+        shared = cell.project_inputs(no_point, z)[:, 0] + forget  # [N, 4H], bias included
+
+        def advance(point, state, shared):
+            c, h = state
+            gates = tf.matmul(W_T, tf.concat([h, tf.transpose(point)], 0)) + shared
+            i, j, f, o = tf.split(gates, 4, axis=0)
+            c = c * tf.sigmoid(f) + tf.sigmoid(i) * tf.tanh(j)
+            h = tf.tanh(c) * tf.sigmoid(o)
+            return (c, h), tf.transpose(h)
+        return tuple(tf.transpose(s) for s in state), tf.transpose(shared), advance, 1
+
+    def advance(point, state, z_part):
+        state = cell.step(cell.project_inputs(point[:, None])[:, 0] + z_part, state, None)
+        return state, cell.output(state)
+    # The z part only: project_inputs adds the bias at every step.
+    z_part = (cell.project_inputs(no_point, z) - cell.project_inputs(no_point))[:, 0]
+    return state, z_part, advance, 0
+
+
+def _batch_function(model, greedy):
     @tf.function(reduce_retracing=True)
     def run(z, num, seq_len, temperature, seed):
         """-> stroke-5 rows [steps, num, 5], zeros after a sketch's end.
 
-        Sketches leave the batch once they have ended, so the work follows
-        their total length; the loop stops when none is left.  It is
+        Ended sketches leave the batch, so the work follows their total
+        length, and the loop stops when none is drawing.  It is
         model.decode's step without its scan, and the z part of the decoder's
         input projection [point, z] is computed once, not at every step."""
-        state = model.initial_state(z, num)
-        no_point = tf.zeros([num, 1, 5])
-        z_part = (cell.project_inputs(no_point, z) - cell.project_inputs(no_point))[:, 0]
+        state, shared, advance, batch_axis = _decoder_steps(model, z, num)
         point = tf.tile(tf.constant([START_TOKEN]), [num, 1])
-        drawing = tf.range(num)  # the sketches still in the batch
+        drawing = tf.range(num)  # the sketches in the batch
+        alive = tf.ones([num], tf.bool)  # which of them have not ended
         rows = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
         i = tf.constant(0)
-        while i < seq_len and tf.size(drawing) > 0:
+        any_batch = lambda t: tf.TensorShape(  # noqa: E731
+            [None if axis == batch_axis else size for axis, size in enumerate(t.shape)])
+        while i < seq_len and tf.reduce_any(alive):
             tf.autograph.experimental.set_loop_options(shape_invariants=[
-                (state, tuple(tf.TensorShape([None, s.shape[-1]]) for s in state)),
-                (point, tf.TensorShape([None, 5])), (z_part, tf.TensorShape([None, None]))])
-            state = cell.step(cell.project_inputs(point[:, None])[:, 0] + z_part, state, None)
-            params = model.mixture(model.output_layer(cell.output(state)))
+                (state, tuple(any_batch(s) for s in state)), (shared, any_batch(shared)),
+                (point, tf.TensorShape([None, 5])), (drawing, tf.TensorShape([None])),
+                (alive, tf.TensorShape([None]))])
+            state, h = advance(point, state, shared)
+            params = model.mixture(model.output_layer(h))
             point = _draw_points(params, temperature, greedy,
                                  tf.random.experimental.stateless_fold_in(seed, i))
-            rows = rows.write(i, tf.scatter_nd(drawing[:, None], point, [num, 5]))
-            going_on = point[:, 4] == 0
-            drawing, point, z_part = (tf.boolean_mask(t, going_on) for t in (drawing, point, z_part))
-            state = tuple(tf.boolean_mask(s, going_on) for s in state)
+            rows = rows.write(i, tf.scatter_nd(drawing[:, None], tf.where(alive[:, None], point, 0.0),
+                                               [num, 5]))
+            alive &= point[:, 4] == 0
+            # Ended sketches leave once they are an eighth of the batch:
+            # copying the batch every step costs more than a few idle rows.
+            if 8 * tf.reduce_sum(tf.cast(~alive, tf.int32)) >= tf.size(alive):
+                keep = alive
+                drawing, point, alive = (tf.boolean_mask(t, keep) for t in (drawing, point, alive))
+                state, shared = tf.nest.map_structure(
+                    lambda t: tf.boolean_mask(t, keep, axis=batch_axis), (state, shared))
             i += 1
         return rows.stack()
     return run
