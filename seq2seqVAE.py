@@ -977,13 +977,16 @@ def _sample_gaussian_2d(mu1, mu2, s1, s2, rho, temp, greedy, rng):
     return x[0][0], x[0][1]
 
 
-def _step_function(model):
+def _step_functions(model):
+    """(prepare, step) of _decoder_steps, compiled; step: previous point
+    [N, 5] -> (mixture parameters [N, ...], new state)."""
+    prepare, advance, _ = _decoder_steps(model)
+
     @tf.function
-    def step(point, z, state):
-        """Previous point [B, 5] -> mixture parameters [B, ...], new state."""
-        output, state = model.decode(point[:, None], z, state=state)
-        return model.mixture(output[:, 0]), state
-    return step
+    def step(point, state, shared, weights):
+        state, h = advance(point, state, shared, weights)
+        return model.mixture(model.output_layer(h)), state
+    return tf.function(prepare), step
 
 
 def sample(model, seq_len=250, temperature=1.0, greedy_mode=False, z=None, rng=None):
@@ -999,13 +1002,13 @@ def sample(model, seq_len=250, temperature=1.0, greedy_mode=False, z=None, rng=N
     if z is None:
         z = rng.standard_normal((1, model.hps.z_size))
     z = tf.constant(np.reshape(z, (1, -1)), tf.float32) if model.hps.conditional else None
-    step = _compiled(model, 'step', lambda: _step_function(model))
-    state = model.initial_state(z, 1)
+    prepare, step = _compiled(model, 'step', lambda: _step_functions(model))
+    state, shared, weights = prepare(z, 1)
     point = np.array([START_TOKEN], np.float32)
     strokes = np.zeros((seq_len, 5), np.float32)
     mixture_params = []
     for i in range(seq_len):
-        params, state = step(tf.constant(point), z, state)
+        params, state = step(tf.constant(point), state, shared, weights)
         params = [params[key].numpy()[0] for key in MIXTURE_KEYS]
         pi, mu1, mu2, sigma1, sigma2, corr, pen = params
         # Magenta's draw order: a uniform for the mixture, one for the pen,
@@ -1078,42 +1081,48 @@ def _draw_points(params, temperature, greedy, seed):
     return tf.concat([tf.stack([x1, x2], -1), tf.one_hot(pen_state, 3)], -1)
 
 
-def _decoder_steps(model, z, num):
-    """For the batched sampler: (state, shared, advance) where state is the
-    decoder's initial state, shared the input projection common to all steps
-    (z part, bias) and advance(point [N, 5], state, shared) -> (state, h [N, H])
-    one step; the last item is the batch axis of state and shared.
+def _decoder_steps(model):
+    """The decoder one step at a time, for the samplers: (prepare, advance, batch_axis).
+    prepare(z, num) -> (state, shared, weights): the initial state, the input
+    projection common to all steps (z part, bias) and the weights as advance
+    reads them; advance(point [N, 5], state, shared, weights) -> (state, h [N, H]).
+    batch_axis: the batch axis of state and shared.
 
     A plain LSTM runs in lstm_sequence's layout: state feature-major [H, N]
     and [h; point] projected by one matmul (the faster form on CPU).  Other
     cells run their own step, batch-major."""
     cell = model.decoder
-    no_point = tf.zeros([num, 1, 5])
-    state = model.initial_state(z, num)
     if type(cell) is LSTMCell:
-        W_T = tf.transpose(tf.concat([cell.W_hh, cell.W_xh[:5]], 0))  # [4H, H + 5]
-        forget = tf.concat([tf.zeros([2 * cell.units]), tf.fill([cell.units], cell.forget_bias),
-                            tf.zeros([cell.units])], 0)
-        shared = cell.project_inputs(no_point, z)[:, 0] + forget  # [N, 4H], bias included
+        def prepare(z, num):
+            forget = tf.concat([tf.zeros([2 * cell.units]), tf.fill([cell.units], cell.forget_bias),
+                                tf.zeros([cell.units])], 0)
+            shared = cell.project_inputs(tf.zeros([num, 1, 5]), z)[:, 0] + forget  # bias included
+            W_T = tf.transpose(tf.concat([cell.W_hh, cell.W_xh[:5]], 0))  # [4H, H + 5]
+            state = model.initial_state(z, num)
+            return tuple(tf.transpose(s) for s in state), tf.transpose(shared), W_T
 
-        def advance(point, state, shared):
+        def advance(point, state, shared, W_T):
             c, h = state
             gates = tf.matmul(W_T, tf.concat([h, tf.transpose(point)], 0)) + shared
             i, j, f, o = tf.split(gates, 4, axis=0)
             c = c * tf.sigmoid(f) + tf.sigmoid(i) * tf.tanh(j)
             h = tf.tanh(c) * tf.sigmoid(o)
             return (c, h), tf.transpose(h)
-        return tuple(tf.transpose(s) for s in state), tf.transpose(shared), advance, 1
+        return prepare, advance, 1
 
-    def advance(point, state, z_part):
+    def prepare(z, num):  # the z part only: project_inputs adds the bias at every step
+        no_point = tf.zeros([num, 1, 5])
+        z_part = (cell.project_inputs(no_point, z) - cell.project_inputs(no_point))[:, 0]
+        return model.initial_state(z, num), z_part, ()
+
+    def advance(point, state, z_part, _):
         state = cell.step(cell.project_inputs(point[:, None])[:, 0] + z_part, state, None)
         return state, cell.output(state)
-    # The z part only: project_inputs adds the bias at every step.
-    z_part = (cell.project_inputs(no_point, z) - cell.project_inputs(no_point))[:, 0]
-    return state, z_part, advance, 0
+    return prepare, advance, 0
 
 
 def _batch_function(model, greedy):
+    prepare, advance, batch_axis = _decoder_steps(model)
     @tf.function(reduce_retracing=True)
     def run(z, num, seq_len, temperature, seed):
         """-> stroke-5 rows [steps, num, 5], zeros after a sketch's end.
@@ -1122,7 +1131,7 @@ def _batch_function(model, greedy):
         length, and the loop stops when none is drawing.  It is
         model.decode's step without its scan, and the z part of the decoder's
         input projection [point, z] is computed once, not at every step."""
-        state, shared, advance, batch_axis = _decoder_steps(model, z, num)
+        state, shared, weights = prepare(z, num)
         point = tf.tile(tf.constant([START_TOKEN]), [num, 1])
         drawing = tf.range(num)  # the sketches in the batch
         alive = tf.ones([num], tf.bool)  # which of them have not ended
@@ -1135,7 +1144,7 @@ def _batch_function(model, greedy):
                 (state, tuple(any_batch(s) for s in state)), (shared, any_batch(shared)),
                 (point, tf.TensorShape([None, 5])), (drawing, tf.TensorShape([None])),
                 (alive, tf.TensorShape([None]))])
-            state, h = advance(point, state, shared)
+            state, h = advance(point, state, shared, weights)
             params = model.mixture(model.output_layer(h))
             point = _draw_points(params, temperature, greedy,
                                  tf.random.experimental.stateless_fold_in(seed, i))
