@@ -50,6 +50,7 @@ DEFAULT_HPARAMS = dict(
     is_training=True,              # False: pen loss masked after the sketch ends
 )
 CELL_TYPES = ('lstm', 'layer_norm', 'hyper')
+PRECISIONS = {'float32': 'float32', 'bfloat16': 'mixed_bfloat16'}  # --precision -> dtype policy
 ENCODER_SEGMENTS = 8  # time spans of the encoder's shrinking batch (see _encode_direction)
 
 

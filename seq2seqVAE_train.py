@@ -29,7 +29,6 @@ DEFAULT_EPOCHS = 20
 DEFAULT_DATA_DIR = 'datasets'
 DEFAULT_DATA_SET = 'cat'
 LOG_EVERY = 20  # steps between training summaries, as Magenta
-PRECISIONS = {'float32': 'float32', 'bfloat16': 'mixed_bfloat16'}  # -> Keras dtype policy
 
 
 def parse_args(argv=None):
@@ -62,7 +61,7 @@ def parse_args(argv=None):
                    help='with --checkpoint: the epoch the schedules continue from')
     p.add_argument('--strategy', choices=('default', 'mirrored', 'multi_worker'),
                    default='default', help='tf.distribute strategy; multi_worker reads TF_CONFIG')
-    p.add_argument('--precision', choices=tuple(PRECISIONS), default=None,
+    p.add_argument('--precision', choices=tuple(S.PRECISIONS), default=None,
                    help='bfloat16: networks in bfloat16 (for GPUs and bf16 CPUs), weights, z and '
                         "losses in float32; default: float32 (with --resume: the run's own)")
     return p.parse_args(argv)
@@ -211,7 +210,7 @@ class Trainer:
         self.strategy, self.chief = strategy, chief
         self.paths = S.experiment_paths(exp_dir)
         with strategy.scope():
-            self.model = S.Seq2seqModel(hps, seed=seed, dtype=PRECISIONS[precision])
+            self.model = S.Seq2seqModel(hps, seed=seed, dtype=S.PRECISIONS[precision])
             self.model.compile(optimizer=S.make_optimizer(hps))
             self.model.optimizer.build(self.model.trainable_variables)
             self.best_valid_cost = tf.Variable(np.inf, dtype=tf.float64, trainable=False)

@@ -68,7 +68,7 @@ def ours_worker(args):
     hps = S.get_default_hparams().parse(args.hparams)
     hps.data_set = ['aaron_sheep.npz']
     train_set, _, _, hps = utils.load_dataset(args.data_dir, hps, seed=1)
-    model = S.Seq2seqModel(hps, seed=1)
+    model = S.Seq2seqModel(hps, seed=1, dtype=S.PRECISIONS[args.precision])
     model.compile(optimizer=S.make_optimizer(hps))
     batches = [train_set.random_batch() for _ in range(args.warmup + args.steps)]
     times = []
@@ -82,9 +82,10 @@ def ours_worker(args):
                           max_seq_len=hps.max_seq_len, hps=hps.values())), flush=True)
 
 
-def run_ours(data_dir, hparams, warmup, steps):
+def run_ours(data_dir, hparams, warmup, steps, precision):
     out = subprocess.run([sys.executable, __file__, '--ours_worker', '--data_dir', data_dir,
-                          '--hparams', hparams, '--warmup', str(warmup), '--steps', str(steps)],
+                          '--hparams', hparams, '--warmup', str(warmup), '--steps', str(steps),
+                          '--precision', precision],
                          capture_output=True, text=True, check=True)
     return _summary(out.stdout)
 
@@ -111,6 +112,8 @@ def main():
     p.add_argument('--rounds', type=int, default=2, help='alternating rounds per side')
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--steps', type=int, default=3, help='timed steps per round')
+    p.add_argument('--precision', choices=('float32', 'bfloat16'), default='float32',
+                   help="ours only (Magenta's is float32): seq2seqVAE_train.py's --precision")
     p.add_argument('--ours_worker', action='store_true', help=argparse.SUPPRESS)
     p.add_argument('--hparams', default='', help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -126,7 +129,7 @@ def main():
         hparams = CONFIGS[name]
         ours, magenta, rss = [], [], {}
         for _ in range(args.rounds):
-            summary = run_ours(args.data_dir, hparams, args.warmup, args.steps)
+            summary = run_ours(args.data_dir, hparams, args.warmup, args.steps, args.precision)
             ours += summary['step_seconds']
             rss['ours'] = max(rss.get('ours', 0), summary['peak_rss_mb'])
             summary = run_magenta(args.data_dir, hparams, args.warmup, args.steps)
@@ -137,7 +140,7 @@ def main():
         flops = train_flops(hps)
         ours_s, magenta_s = statistics.median(ours), statistics.median(magenta)
         print(json.dumps(dict(
-            config=name, hparams=hparams or "Magenta's defaults",
+            config=name, hparams=hparams or "Magenta's defaults", precision=args.precision,
             ours_s_per_step=round(ours_s, 3), magenta_s_per_step=round(magenta_s, 3),
             ratio=round(magenta_s / ours_s, 2), gflop_per_step=round(flops / 1e9, 1),
             ours_gflops=round(flops / ours_s / 1e9, 1),
