@@ -1099,15 +1099,18 @@ def _decoder_steps(model):
                                 tf.zeros([cell.units])], 0)
             shared = cell.project_inputs(tf.zeros([num, 1, 5]), z)[:, 0] + forget  # bias included
             W_T = tf.transpose(tf.concat([cell.W_hh, cell.W_xh[:5]], 0))  # [4H, H + 5]
+            # Gate rows reordered i, f, o, j: one sigmoid covers three gates.
+            i, j, f, o = tf.split(tf.concat([W_T, tf.transpose(shared)], 1), 4, axis=0)
+            W_T, shared = tf.split(tf.concat([i, f, o, j], 0), [W_T.shape[1], num], axis=1)
             state = model.initial_state(z, num)
-            return tuple(tf.transpose(s) for s in state), tf.transpose(shared), W_T
+            return tuple(tf.transpose(s) for s in state), shared, W_T
 
         def advance(point, state, shared, W_T):
             c, h = state
             gates = tf.matmul(W_T, tf.concat([h, tf.transpose(point)], 0)) + shared
-            i, j, f, o = tf.split(gates, 4, axis=0)
-            c = c * tf.sigmoid(f) + tf.sigmoid(i) * tf.tanh(j)
-            h = tf.tanh(c) * tf.sigmoid(o)
+            i, f, o = tf.split(tf.sigmoid(gates[:3 * cell.units]), 3, axis=0)
+            c = c * f + i * tf.tanh(gates[3 * cell.units:])
+            h = tf.tanh(c) * o
             return (c, h), tf.transpose(h)
         return prepare, advance, 1
 
