@@ -545,6 +545,6 @@ def test_help_lists_every_flag():
     assert result.code == 0
     for flag in ('--data_dir', '--data_set', '--experiment_dir', '--epochs', '--hparams',
                  '--resume', '--max_steps', '--save_every', '--seed', '--evaluate',
-                 '--checkpoint', '--initial_epoch', '--strategy'):
+                 '--checkpoint', '--initial_epoch', '--strategy', '--precision'):
         assert re.search(rf'^\s+{flag}\b', result.out, re.M), flag
     assert 'multi_worker' in result.out
