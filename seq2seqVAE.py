@@ -437,6 +437,11 @@ def lstm_sequence(seq, shared, W_x, W_hh, c0, h0, keep_masks=None, forget_bias=1
     return _lstm_sequence_fn(float(forget_bias), keep_masks is not None)(*args)
 
 
+def forget_bias_vector(units, forget_bias):
+    """[4H]: forget_bias on the f gate (order i, j, f, o), zero elsewhere."""
+    return tf.concat([tf.zeros([2 * units]), tf.fill([units], forget_bias), tf.zeros([units])], 0)
+
+
 @functools.cache
 def _lstm_sequence_fn(forget_bias, masked):
     @tf.custom_gradient
@@ -444,9 +449,7 @@ def _lstm_sequence_fn(forget_bias, masked):
         steps = tf.shape(seq)[0]
         units = W_hh.shape[0]
         W_T = tf.transpose(tf.concat([W_hh, W_x], 0))  # [4H, H + F]
-        forget = tf.concat([tf.zeros([2 * units]), tf.fill([units], forget_bias),
-                            tf.zeros([units])], 0)
-        shared_f = shared + tf.cast(forget, shared.dtype)[:, None]
+        shared_f = shared + tf.cast(forget_bias_vector(units, forget_bias), shared.dtype)[:, None]
 
         def new_array(rows):
             # Not cleared after a read: a persistent tape may run grad twice.
@@ -1100,9 +1103,8 @@ def _decoder_steps(model):
     cell = model.decoder
     if type(cell) is LSTMCell:
         def prepare(z, num):
-            forget = tf.concat([tf.zeros([2 * cell.units]), tf.fill([cell.units], cell.forget_bias),
-                                tf.zeros([cell.units])], 0)
-            shared = cell.project_inputs(tf.zeros([num, 1, 5]), z)[:, 0] + forget  # bias included
+            shared = (cell.project_inputs(tf.zeros([num, 1, 5]), z)[:, 0]  # bias included
+                      + forget_bias_vector(cell.units, cell.forget_bias))
             W_T = tf.transpose(tf.concat([cell.W_hh, cell.W_xh[:5]], 0))  # [4H, H + 5]
             # Gate rows reordered i, f, o, j: one sigmoid covers three gates.
             i, j, f, o = tf.split(tf.concat([W_T, tf.transpose(shared)], 1), 4, axis=0)

@@ -229,7 +229,8 @@ def test_fused_lstm_matches_autodiff_of_the_cell(masked, shared_by):
 def test_bfloat16_policy_runs_in_bfloat16_with_float32_weights_and_losses(kind):
     """dtype='mixed_bfloat16': the same weights give nearly the same costs (bf16
     keeps 8 bits of mantissa), yet not bit-identical ones; weights, gradients,
-    z and the losses stay float32, and a few steps still bring the cost down."""
+    z and the losses stay float32, and 30 steps bring the cost down as in float32."""
+    keras.utils.set_random_seed(8)
     hps = small_hps(dec_model=kind, enc_model=kind, learning_rate=0.01)
     fp32 = S.Seq2seqModel(hps, seed=8)
     bf16 = S.Seq2seqModel(hps, seed=8, dtype='mixed_bfloat16')
@@ -242,7 +243,14 @@ def test_bfloat16_policy_runs_in_bfloat16_with_float32_weights_and_losses(kind):
     assert not np.array_equal(ours, reference)
     assert {v.dtype for v in bf16.weights} == {'float32'}
 
-    bf16.compile(optimizer=S.make_optimizer(hps))
     data = dict(strokes=x, seq_len=lengths)
-    costs = [bf16.train_on_batch(data, return_dict=True)['cost'] for _ in range(20)]
-    assert np.all(np.isfinite(costs)) and costs[-1] < 0.8 * costs[0], costs
+    trajectories = []
+    for model in (fp32, bf16):
+        keras.utils.set_random_seed(8)  # the same dropout masks and z noise for both
+        model.compile(optimizer=S.make_optimizer(hps))
+        trajectories.append([float(model.train_on_batch(data, return_dict=True)['cost'])
+                             for _ in range(30)])
+    float32_costs, bfloat16_costs = trajectories
+    assert np.all(np.isfinite(bfloat16_costs)), bfloat16_costs
+    assert bfloat16_costs[-1] < 0.85 * bfloat16_costs[0], bfloat16_costs
+    np.testing.assert_allclose(bfloat16_costs[-1], float32_costs[-1], rtol=0.05)
