@@ -1,7 +1,7 @@
 """Sketches per second: our sample(), our batched sample_batch(), and
 Magenta's own sample(), on the same weights.
 
-    python3 bench/bench_sample.py [--single 3] [--batch 100 1000] [--magenta 3]
+    python3 bench/bench_sample.py [--single 10] [--batch 100 1000] [--magenta 10]
 
 Models: ../shared/reference/lstm_sheep (small; skipped when absent) and a
 randomly initialised model at Magenta's default hyper-parameters, which
@@ -113,10 +113,10 @@ def bench_model(name, checkpoint, args):
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--single', type=int, default=3, help='sketches timed for sample()')
+    p.add_argument('--single', type=int, default=10, help='sketches timed for sample()')
     p.add_argument('--batch', type=int, nargs='+', default=[100, 1000],
                    help='batch sizes for sample_batch()')
-    p.add_argument('--magenta', type=int, default=3, help="sketches timed for Magenta's sample()")
+    p.add_argument('--magenta', type=int, default=10, help="sketches timed for Magenta's sample()")
     p.add_argument('--write_magenta_checkpoint', metavar='DIR', help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.write_magenta_checkpoint:
