@@ -17,11 +17,11 @@ import sys
 import tempfile
 import time
 
+import seq2seqVAE as S  # first: it sets TensorFlow's CPU options before TensorFlow loads
 import numpy as np
 import tensorflow as tf
 import keras
 
-import seq2seqVAE as S
 import utils
 
 DESCRIPTION = __doc__.split('\n\n')[0]

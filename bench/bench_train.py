@@ -7,7 +7,10 @@ decoders) it alternates rounds of ours and Magenta's (each in its own
 process, after warm-up) on aaron_sheep.npz and prints one JSON line:
 median seconds per step for each, the ratio, achieved GFLOP/s (Magenta's
 matmul FLOPs per step over our time) and the fraction of this machine's
-measured fp32 matmul peak, and each side's peak RSS.
+measured fp32 matmul peak, and each side's peak RSS.  Magenta runs with
+TensorFlow's default settings, as its users run it, unless
+--magenta_tf_settings ours gives it the TF_CPU_SETTINGS that importing
+seq2seqVAE sets for ours.
 """
 import argparse
 import json
@@ -97,11 +100,11 @@ def _summary(stdout):
     raise RuntimeError(f'no summary in:\n{stdout[-2000:]}')
 
 
-def run_magenta(data_dir, hparams, warmup, steps):
+def run_magenta(data_dir, hparams, warmup, steps, env_overrides):
     from magenta_env import run_worker
     records = run_worker(['train_steps', '--data_dir', data_dir, '--data_set', 'aaron_sheep.npz',
                           '--hparams', hparams, '--warmup', str(warmup), '--steps', str(steps),
-                          '--seed', '1'])
+                          '--seed', '1'], env_overrides=env_overrides)
     return next(r for r in records if r.get('event') == 'summary')
 
 
@@ -114,6 +117,9 @@ def main():
     p.add_argument('--steps', type=int, default=3, help='timed steps per round')
     p.add_argument('--precision', choices=('float32', 'bfloat16'), default='float32',
                    help="ours only (Magenta's is float32): seq2seqVAE_train.py's --precision")
+    p.add_argument('--magenta_tf_settings', choices=('tensorflow', 'ours'), default='tensorflow',
+                   help="Magenta's TensorFlow settings (seq2seqVAE.TF_CPU_SETTINGS): "
+                        "TensorFlow's defaults, as its users run it, or the same as ours")
     p.add_argument('--ours_worker', action='store_true', help=argparse.SUPPRESS)
     p.add_argument('--hparams', default='', help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -122,9 +128,11 @@ def main():
 
     sys.path.insert(0, ROOT)
     import seq2seqVAE as S
+    from magenta_env import tf_settings
+    magenta_env = tf_settings(S.TF_CPU_SETTINGS, args.magenta_tf_settings == 'ours')
     peak = matmul_peak()
     print(json.dumps(dict(event='machine', matmul_peak_gflops=round(peak, 1),
-                          cpus=os.cpu_count())), flush=True)
+                          cpus=os.cpu_count(), magenta_tf_settings=magenta_env)), flush=True)
     for name in args.configs:
         hparams = CONFIGS[name]
         ours, magenta, rss = [], [], {}
@@ -132,7 +140,8 @@ def main():
             summary = run_ours(args.data_dir, hparams, args.warmup, args.steps, args.precision)
             ours += summary['step_seconds']
             rss['ours'] = max(rss.get('ours', 0), summary['peak_rss_mb'])
-            summary = run_magenta(args.data_dir, hparams, args.warmup, args.steps)
+            summary = run_magenta(args.data_dir, hparams, args.warmup, args.steps,
+                                  magenta_env)
             magenta += summary['step_seconds']
             rss['magenta'] = max(rss.get('magenta', 0), summary['peak_rss_mb'])
         hps = S.get_default_hparams().parse(hparams)

@@ -170,14 +170,28 @@ def ensure_magenta(cache_dir: Optional[os.PathLike | str] = None) -> str:
     return str(dest)
 
 
-def worker_env(magenta_path: str, base: Optional[dict] = None) -> dict:
-    """Environment for the worker: Magenta on PYTHONPATH, legacy tf.keras."""
+def worker_env(magenta_path: str, base: Optional[dict] = None,
+               overrides: Optional[dict] = None) -> dict:
+    """Environment for the worker: Magenta on PYTHONPATH, legacy tf.keras;
+    ``overrides`` sets variables (a value of None removes one)."""
     env = dict(os.environ if base is None else base)
+    for name, value in (overrides or {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     env["PYTHONPATH"] = magenta_path
     env["TF_USE_LEGACY_KERAS"] = "1"
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def tf_settings(names, same_as_ours: bool) -> dict:
+    """``env_overrides`` for TensorFlow's settings ``names``: this process's
+    values (``same_as_ours``), or unset, TensorFlow's own defaults, as
+    Magenta's users run it."""
+    return {name: os.environ.get(name) if same_as_ours else None for name in names}
 
 
 def _parse_line(line: str) -> Optional[dict]:
@@ -205,14 +219,16 @@ def _tail(path: str, limit: int = 6000) -> str:
 def run_worker(args: Sequence[str], timeout: Optional[float] = None, *,
                cache_dir: Optional[os.PathLike | str] = None,
                on_record: Optional[Callable[[dict], None]] = None,
-               stderr_path: Optional[str] = None) -> list[dict]:
+               stderr_path: Optional[str] = None,
+               env_overrides: Optional[dict] = None) -> list[dict]:
     """Run ``python bench/magenta_worker.py *args``; return its JSON lines.
 
     Every stdout line that is a JSON object is returned (other lines are
     ignored) and, as it arrives, passed to ``on_record``. Raises
     :class:`MagentaWorkerError` with the tail of the worker's stderr when it
     exits non-zero or runs past ``timeout`` seconds (it is then killed).
-    ``stderr_path`` keeps the worker's full stderr in that file.
+    ``stderr_path`` keeps the worker's full stderr in that file;
+    ``env_overrides`` goes to :func:`worker_env`.
     """
     path = ensure_magenta(cache_dir)
     cmd = [sys.executable, str(WORKER), *map(str, args)]
@@ -226,7 +242,7 @@ def run_worker(args: Sequence[str], timeout: Optional[float] = None, *,
         with open(stderr_path, "wb") as err:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err,
                                     stdin=subprocess.DEVNULL, text=True,
-                                    env=worker_env(path))
+                                    env=worker_env(path, overrides=env_overrides))
             timer = None
             timed_out = []
             if timeout is not None:
