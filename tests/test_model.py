@@ -1,5 +1,8 @@
 """Model pieces on small random configurations (no ../shared needed)."""
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -253,3 +256,18 @@ def test_bfloat16_policy_runs_in_bfloat16_with_float32_weights_and_losses(kind):
     assert np.all(np.isfinite(bfloat16_costs)), bfloat16_costs
     assert bfloat16_costs[-1] < 0.85 * bfloat16_costs[0], bfloat16_costs
     np.testing.assert_allclose(bfloat16_costs[-1], float32_costs[-1], rtol=0.05)
+
+
+@pytest.mark.parametrize('user_value', [None, '0'])
+def test_importing_sets_tensorflow_settings_unless_the_user_did(user_value):
+    """seq2seqVAE sets TF_CPU_SETTINGS before TensorFlow starts (TensorFlow
+    then logs that oneDNN is on); a value the user set wins."""
+    env = {k: v for k, v in os.environ.items() if k not in S.TF_CPU_SETTINGS}
+    env['TF_CPP_MIN_LOG_LEVEL'] = '0'
+    if user_value is not None:
+        env['TF_ENABLE_ONEDNN_OPTS'] = user_value
+    code = 'import os, seq2seqVAE as S; print(os.environ["TF_ENABLE_ONEDNN_OPTS"])'
+    run = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True,
+                         cwd=os.path.dirname(os.path.abspath(S.__file__)), check=True)
+    assert run.stdout.split()[-1] == (user_value or S.TF_CPU_SETTINGS['TF_ENABLE_ONEDNN_OPTS'])
+    assert ('oneDNN custom operations are on' in run.stderr) == (user_value is None)
