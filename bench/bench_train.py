@@ -129,10 +129,10 @@ def main():
     sys.path.insert(0, ROOT)
     import seq2seqVAE as S
     from magenta_env import tf_settings
-    magenta_env = tf_settings(S.TF_CPU_SETTINGS, args.magenta_tf_settings == 'ours')
+    magenta_settings = tf_settings(S.TF_CPU_SETTINGS, args.magenta_tf_settings == 'ours')
     peak = matmul_peak()
     print(json.dumps(dict(event='machine', matmul_peak_gflops=round(peak, 1),
-                          cpus=os.cpu_count(), magenta_tf_settings=magenta_env)), flush=True)
+                          cpus=os.cpu_count(), magenta_tf_settings=magenta_settings)), flush=True)
     for name in args.configs:
         hparams = CONFIGS[name]
         ours, magenta, rss = [], [], {}
@@ -141,7 +141,7 @@ def main():
             ours += summary['step_seconds']
             rss['ours'] = max(rss.get('ours', 0), summary['peak_rss_mb'])
             summary = run_magenta(args.data_dir, hparams, args.warmup, args.steps,
-                                  magenta_env)
+                                  magenta_settings)
             magenta += summary['step_seconds']
             rss['magenta'] = max(rss.get('magenta', 0), summary['peak_rss_mb'])
         hps = S.get_default_hparams().parse(hparams)
