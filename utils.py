@@ -545,9 +545,9 @@ def make_grid_svg(s_list, grid_space=10.0, grid_space_x=16.0):
     return np.concatenate(rows)
 
 
-def draw_grid(sketches, ncols=10, svg_filename=None, factor=0.2,
-              stroke_width=1):
-    """SVG string of stroke-3 sketches in a grid, filled row by row."""
+def grid_strokes(sketches, ncols=10):
+    """Stroke-3 sketches laid out as one stroke-3 drawing, filled row by row
+    in square cells 1.2 times the largest sketch."""
     sizes = [max(x1 - x0, y1 - y0)
              for x0, x1, y0, y1 in (get_bounds(s, 1) for s in sketches)]
     cell = 1.2 * max(sizes, default=0.0) or 1.0
@@ -555,8 +555,14 @@ def draw_grid(sketches, ncols=10, svg_filename=None, factor=0.2,
     # and keeps the pen up on the way to the sketch's first point.
     cells = [[np.concatenate([[[0, 0, 1]], np.asarray(sketch)]),
               divmod(i, ncols)] for i, sketch in enumerate(sketches)]
-    return draw_strokes(make_grid_svg(cells, cell, cell), factor,
-                        svg_filename, stroke_width)
+    return make_grid_svg(cells, cell, cell)
+
+
+def draw_grid(sketches, ncols=10, svg_filename=None, factor=0.2,
+              stroke_width=1):
+    """SVG string of stroke-3 sketches in a grid, filled row by row."""
+    return draw_strokes(grid_strokes(sketches, ncols), factor, svg_filename,
+                        stroke_width)
 
 
 def draw_strokes_animated(data, svg_filename=None, factor=0.2,
@@ -590,18 +596,8 @@ def draw_strokes_animated(data, svg_filename=None, factor=0.2,
     return _finish(drawing, svg_filename)
 
 
-# ---------------------------------------------------------------------------
-# Animated grid (added for seq2seqVAE_sample.py --animate)
-
-
 def draw_grid_animated(sketches, ncols=10, svg_filename=None, factor=0.2,
                        seconds_per_stroke=0.2, stroke_width=1):
     """draw_grid's layout, drawn stroke by stroke as draw_strokes_animated."""
-    sizes = [max(x1 - x0, y1 - y0)
-             for x0, x1, y0, y1 in (get_bounds(s, 1) for s in sketches)]
-    cell = 1.2 * max(sizes, default=0.0) or 1.0
-    cells = [[np.concatenate([[[0, 0, 1]], np.asarray(sketch)]),
-              divmod(i, ncols)] for i, sketch in enumerate(sketches)]
-    return draw_strokes_animated(make_grid_svg(cells, cell, cell),
-                                 svg_filename, factor, seconds_per_stroke,
-                                 stroke_width)
+    return draw_strokes_animated(grid_strokes(sketches, ncols), svg_filename,
+                                 factor, seconds_per_stroke, stroke_width)
