@@ -91,7 +91,11 @@ class HParams:
         if name not in DEFAULT_HPARAMS:
             raise ValueError(f"unknown hyper-parameter '{name}'; known: "
                              f"{', '.join(sorted(DEFAULT_HPARAMS))}")
-        setattr(self, name, _convert(name, value, DEFAULT_HPARAMS[name]))
+        value = _convert(name, value, DEFAULT_HPARAMS[name])
+        if name in ('enc_model', 'dec_model') and value not in CELL_TYPES:
+            raise ValueError(f"hyper-parameter '{name}': unknown cell '{value}'; choose one of "
+                             f"{', '.join(CELL_TYPES)}")
+        setattr(self, name, value)
 
     def parse(self, text):
         """Applies "name=value,name=value"; lists as name=[a.npz;b.npz] or a;b."""
@@ -146,13 +150,18 @@ def _convert(name, value, default):
             elif not isinstance(value, (list, tuple)):
                 value = [value]
             return [str(v) for v in value if str(v)]
+        if isinstance(value, bool):
+            raise ValueError  # True is an int to Python, never a size or rate here
         if isinstance(default, int):
-            if isinstance(value, float) and not value.is_integer():
+            number = float(value)
+            if not number.is_integer():
                 raise ValueError
-            return int(float(value)) if isinstance(value, str) and '.' in value else int(value)
+            return int(number)
         if isinstance(default, float):
             return float(value)
-        return str(value)
+        if not isinstance(value, str):
+            raise ValueError
+        return value
     except (TypeError, ValueError):
         raise ValueError(f"hyper-parameter '{name}': cannot use {value!r} "
                          f"(expected {type(default).__name__})") from None
@@ -310,7 +319,7 @@ class HyperLSTMCell(LayerNormLSTMCell):
         super().__init__(units, **kwargs)
         self.hyper_units = hyper_units
         self.embedding_size = hyper_embedding_size
-        self.hyper_cell = LayerNormLSTMCell(hyper_units, name='hyper_cell')
+        self.hyper_cell = LayerNormLSTMCell(hyper_units, name='hyper_cell', dtype=self.dtype_policy)
 
     @property
     def state_size(self):
@@ -442,7 +451,7 @@ def lstm_sequence(seq, shared, W_x, W_hh, c0, h0, keep_masks=None, forget_bias=1
     ([T, features, B]): on CPU W^T h^T is faster than h W, a step is a
     contiguous block, and no step needs a transpose.
 
-    seq [T, F, B]: the per-step inputs (data: no gradient flows to them);
+    seq [T, F, B]: the per-step inputs (data, or z tiled in by input dropout);
     shared [4H, B or 1]: the input projection common to all steps (bias,
     static inputs); gate order i, j, f, o.  keep_masks [T, H, B] or None;
     c0, h0 [B, H].  Returns (H [T, H, B], c_T [B, H], h_T [B, H]).
@@ -516,10 +525,11 @@ def _lstm_sequence_fn(forget_bias, masked):
             # [dW_hh; dW_x]^T = sum_t dgates_t [h_{t-1}; x_t]^T: one contraction
             # over all steps rather than an accumulation every step.
             dW_T = tf.einsum('tgb,tkb->gk', dG, hx_ta.stack())
+            d_seq = tf.einsum('fg,tgb->tfb', W_x, dG)
             d_shared = tf.reduce_sum(dG, 0)
             if shared.shape[-1] == 1:
                 d_shared = tf.reduce_sum(d_shared, 1, keepdims=True)
-            return ((None, d_shared, tf.transpose(dW_T[:, units:]), tf.transpose(dW_T[:, :units]),
+            return ((d_seq, d_shared, tf.transpose(dW_T[:, units:]), tf.transpose(dW_T[:, :units]),
                      tf.transpose(dc0), tf.transpose(dh0)) + (None,) * len(masks))
 
         return (h_ta.stack(), tf.transpose(c_T), tf.transpose(h_T)), grad
@@ -617,6 +627,12 @@ def kl_weight_at(hps, step):
 # --------------------------------------------------------------------------
 # The model.
 # --------------------------------------------------------------------------
+def small_gaussian():
+    """Magenta's super_linear init_w=0.001.  A new initialiser per layer: an
+    unseeded Keras 3 initialiser repeats its values on every call."""
+    return keras.initializers.RandomNormal(stddev=0.001)
+
+
 class Seq2seqModel(keras.Model):
     """Sketch-RNN VAE.  Inputs: a dict with `strokes` [B, max_seq_len + 1, 5],
     stroke-5 batches starting with the (0, 0, 1, 0, 0) token, and `seq_len` [B].
@@ -630,18 +646,17 @@ class Seq2seqModel(keras.Model):
         self.num_mixture = hps.num_mixture
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.compiled_functions = {}  # see _compiled
-        small_gaussian = keras.initializers.RandomNormal(stddev=0.001)
         if hps.conditional:
             self.enc_fw = make_cell(hps.enc_model, hps.enc_rnn_size, 'enc_fw', policy)
             self.enc_bw = make_cell(hps.enc_model, hps.enc_rnn_size, 'enc_bw', policy)
-            self.mu_layer = keras.layers.Dense(hps.z_size, kernel_initializer=small_gaussian,
+            self.mu_layer = keras.layers.Dense(hps.z_size, kernel_initializer=small_gaussian(),
                                                name='ENC_RNN_mu', dtype=policy)
-            self.presig_layer = keras.layers.Dense(hps.z_size, kernel_initializer=small_gaussian,
+            self.presig_layer = keras.layers.Dense(hps.z_size, kernel_initializer=small_gaussian(),
                                                    name='ENC_RNN_sigma', dtype=policy)
         self.decoder = make_cell(hps.dec_model, hps.dec_rnn_size, 'decoder', policy)
         if hps.conditional:
             self.initial_state_layer = keras.layers.Dense(
-                self.decoder.state_size, kernel_initializer=small_gaussian, name='linear',
+                self.decoder.state_size, kernel_initializer=small_gaussian(), name='linear',
                 dtype=policy)
         self.output_layer = keras.layers.Dense(
             3 + 6 * hps.num_mixture, bias_initializer='glorot_uniform', name='output',
@@ -661,8 +676,21 @@ class Seq2seqModel(keras.Model):
         self.built = True
 
     # -- pieces ------------------------------------------------------------
+    def _noise_seed(self):
+        """The next stateless seed from the model's generator.  Under
+        tf.distribute the generator's state is mirrored, so each replica folds
+        in its own id: replicas draw independent noise, as one device draws
+        for every sketch of its batch (replica 0's is one device's seed)."""
+        seed = self.seed_generator.next()
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:
+            replica = tf.cast(context.replica_id_in_sync_group, seed.dtype)
+            seed += tf.stack([replica, tf.zeros_like(replica)])
+        # Keras' own cast: stateless ops take int32 seeds.
+        return tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)
+
     def _keep_masks(self, shape, keep_prob):
-        noise = keras.random.uniform(shape, seed=self.seed_generator)
+        noise = tf.random.stateless_uniform(shape, self._noise_seed())
         return tf.cast(noise < keep_prob, self.compute_dtype) / keep_prob
 
     def _recurrent_masks(self, cell, strokes, training):
@@ -715,7 +743,7 @@ class Seq2seqModel(keras.Model):
 
     def sample_z(self, mu, presig):
         """Reparameterisation: z = mu + sigma * eps, sigma = exp(presig / 2)."""
-        eps = keras.random.normal(tf.shape(mu), seed=self.seed_generator)
+        eps = tf.random.stateless_normal(tf.shape(mu), self._noise_seed())
         return mu + tf.exp(presig / 2.0) * eps
 
     def initial_state(self, z, batch_size):
@@ -767,7 +795,9 @@ class Seq2seqModel(keras.Model):
     def compute_costs(self, x, seq_len, training=False, use_mean_z=False, mask_pen_loss=False):
         params, mu, presig = self(dict(strokes=x, seq_len=seq_len), training=training,
                                   use_mean_z=use_mean_z)
-        r_cost = reconstruction_loss(params, tf.cast(x[:, 1:], tf.float32), mask_pen_loss)
+        # Magenta masks the pen loss of models built with is_training=False.
+        r_cost = reconstruction_loss(params, tf.cast(x[:, 1:], tf.float32),
+                                     mask_pen_loss or not self.hps.is_training)
         if self.hps.conditional:
             kl_cost = kl_loss(mu, presig, self.hps.kl_tolerance)
         else:
@@ -862,11 +892,7 @@ def load_magenta_checkpoint(path, **overrides):
     config_path = os.path.join(os.path.dirname(prefix), 'model_config.json')
     if not os.path.exists(config_path):
         raise FileNotFoundError(f'{config_path}: missing; Magenta writes it beside the checkpoint')
-    hps = get_default_hparams()
-    with open(config_path) as f:
-        hps.parse_json(f.read())
-    for name, value in overrides.items():
-        hps.set(name, value)
+    hps, _ = read_model_config(config_path, **overrides)
     model = Seq2seqModel(hps)
     reader = tf.train.load_checkpoint(prefix)
 
@@ -877,7 +903,16 @@ def load_magenta_checkpoint(path, **overrides):
                              'match model_config.json')
         return reader.get_tensor(full)
 
-    if hps.conditional:
+    try:
+        _assign_magenta_weights(model, read)
+    except ValueError as err:  # a variable of another shape
+        raise ValueError(f'{prefix}: does not match {config_path}: '
+                         f'{str(err).splitlines()[0]}') from None
+    return model
+
+
+def _assign_magenta_weights(model, read):
+    if model.hps.conditional:
         for cell, direction in ((model.enc_fw, 'fw'), (model.enc_bw, 'bw')):
             cell.load_magenta(read, f'ENC_RNN/{direction}/{cell.magenta_scope}')
         for layer, scope in ((model.mu_layer, 'ENC_RNN_mu'), (model.presig_layer, 'ENC_RNN_sigma'),
@@ -887,7 +922,6 @@ def load_magenta_checkpoint(path, **overrides):
     model.decoder.load_magenta(read, f'RNN/{model.decoder.magenta_scope}')
     model.output_layer.kernel.assign(read('RNN/output_w'))
     model.output_layer.bias.assign(read('RNN/output_b'))
-    return model
 
 
 # --------------------------------------------------------------------------
@@ -902,12 +936,37 @@ def write_model_config(path, hps, **extras):
     _atomic_write_text(path, json.dumps(values, indent=2, sort_keys=True))
 
 
-def read_model_config(path):
-    """-> (hps, extras) from a model_config.json (ours or Magenta's)."""
-    with open(path) as f:
-        values = json.load(f)
+ARCHITECTURE = ('conditional', 'enc_model', 'enc_rnn_size', 'dec_model', 'dec_rnn_size',
+                'z_size', 'num_mixture')
+
+
+def read_model_config(path, **overrides):
+    """-> (hps, extras) from a model_config.json (ours or Magenta's), with
+    `overrides` applied; ValueError with one line naming the file otherwise."""
+    try:
+        with open(path) as f:
+            values = json.load(f)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f'{path}: not JSON ({err})') from None
+    if isinstance(values, list):  # Magenta 2.1.4's trainer writes only the names
+        missing = [name for name in ARCHITECTURE if name not in overrides]
+        if missing:
+            raise ValueError(
+                f'{path}: lists hyper-parameter names without their values; write them as a '
+                f'JSON object {{"name": value, ...}} or pass them, e.g. load_model(path, '
+                f'{", ".join(f"{name}=..." for name in missing)})')
+        values = {}
+    if not isinstance(values, dict):
+        raise ValueError(f'{path}: holds a JSON {type(values).__name__}, not an object of '
+                         'hyper-parameters')
     extras = {k: values.pop(k) for k in CONFIG_EXTRAS if k in values}
-    return get_default_hparams().parse_json(json.dumps(values)), extras
+    try:
+        hps = get_default_hparams()
+        for name, value in dict(values, **overrides).items():
+            hps.set(name, value)
+    except ValueError as err:
+        raise ValueError(f'{path}: {err}') from None
+    return hps, extras
 
 
 def _atomic_write_text(path, text):
@@ -942,9 +1001,7 @@ def load_model(path, checkpoint=None, **overrides):
         if checkpoint not in (None, 'best', 'latest'):
             path = checkpoint
         return load_magenta_checkpoint(path, **overrides)
-    hps, _ = read_model_config(paths['config'])
-    for name, value in overrides.items():
-        hps.set(name, value)
+    hps, _ = read_model_config(paths['config'], **overrides)
     model = Seq2seqModel(hps)
     if checkpoint == 'latest':
         latest = tf.train.latest_checkpoint(paths['latest'])

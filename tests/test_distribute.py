@@ -27,8 +27,8 @@ if ROOT not in sys.path:
 SEED = 7
 HPARAMS = 'enc_rnn_size=8,dec_rnn_size=12,z_size=4,num_mixture=3,batch_size=8'
 # Deterministic training: no encoder (so no z sampled) and no dropout.  Each
-# replica draws its own random numbers from the same seed, so with either one
-# a distributed step cannot equal a single-device step draw for draw.
+# replica draws its own noise (as one device draws for every sketch), so with
+# either one a distributed step cannot equal a single-device step draw for draw.
 DETERMINISTIC = HPARAMS + ',conditional=False,use_recurrent_dropout=False'
 BATCHES = 4  # train batches an epoch: 32 sketches / batch_size 8
 TIMEOUT = 600
@@ -131,8 +131,29 @@ def compare_steps(out_path, data_dir):
         0.5, clipvalue=hps.grad_clip), prepare=straddle_kl_floor)
     hps, train_set, valid_set = setup(DETERMINISTIC)
     result['adam_3_steps'] = run(hps, train_set, valid_set, lambda: S.make_optimizer(hps), steps=3)
+    hps, train_set, _ = setup(HPARAMS)
+    result['replica_noise'] = [replica_noise(mirrored, hps, train_set) for _ in range(2)]
     with open(out_path, 'w') as f:
         json.dump(result, f, indent=2)
+
+
+def replica_noise(strategy, hps, train_set):
+    """Each replica's training costs on the same sketches (recurrent dropout
+    and sampled z on) and its eps, from a model built with SEED."""
+    import keras
+    import tensorflow as tf
+    import seq2seqVAE as S
+    import seq2seqVAE_train as T
+    keras.utils.set_random_seed(SEED)
+    with strategy.scope():
+        model = S.Seq2seqModel(hps, seed=SEED)
+    batch = next(iter(T.batch_dataset(train_set, SEED, 0, 1)))
+    x, seq_len = batch['strokes'][:4], batch['seq_len'][:4]
+    zeros = tf.zeros([2, hps.z_size])
+    r_cost = strategy.run(tf.function(lambda: model.compute_costs(x, seq_len, training=True)[0]))
+    eps = strategy.run(tf.function(lambda: model.sample_z(zeros, zeros)))
+    return dict(r_cost=[float(v) for v in strategy.experimental_local_results(r_cost)],
+                eps=[v.numpy().tolist() for v in strategy.experimental_local_results(eps)])
 
 
 def train_commands(commands, mirrored_on_two_cpus=False):
@@ -233,6 +254,12 @@ def test_mirrored_step_equals_single_device_step(data_dir, tmp_path):
     # The KL floor sat between the replicas' KL costs, under the batch's.
     low, high = sorted(result['kl_halves'])
     assert low < result['kl_tolerance'] < (low + high) / 2
+    # Replicas fed the same sketches draw their own dropout masks and eps,
+    # and the same seed draws the same numbers again.
+    first, again = result['replica_noise']
+    assert first == again
+    assert first['r_cost'][0] != first['r_cost'][1]
+    assert np.abs(np.subtract(*first['eps'])).min() > 0
 
 
 def run_workers(tmp_path, name, argv, scratch):

@@ -55,7 +55,10 @@ def test_hparams_parse_and_json_round_trip():
 @pytest.mark.parametrize('text, message', [('not_a_name=1', "unknown hyper-parameter 'not_a_name'"),
                                            ('z_size=abc', "'z_size'"),
                                            ('conditional=maybe', "'conditional'"),
-                                           ('z_size', 'name=value')])
+                                           ('z_size', 'name=value'),
+                                           ('z_size=1.5', "'z_size': cannot use '1.5'"),
+                                           ('batch_size=true', "'batch_size'"),
+                                           ('dec_model=gru', "unknown cell 'gru'")])
 def test_hparams_parse_errors(text, message):
     with pytest.raises(ValueError, match=message):
         S.get_default_hparams().parse(text)
@@ -132,6 +135,58 @@ def test_dropout_only_when_training():
     assert np.abs(np.asarray(eval_a) - np.asarray(train_a)).max() > 1e-6
 
 
+def test_projection_kernels_are_independent_draws_with_magentas_stddev():
+    """mu, presig and the initial state's kernels each draw their own
+    N(0, 0.001^2) values (Magenta's super_linear init_w=0.001)."""
+    model = S.Seq2seqModel(small_hps(enc_rnn_size=32, z_size=64))
+    kernels = [layer.kernel.numpy().ravel()
+               for layer in (model.mu_layer, model.presig_layer, model.initial_state_layer)]
+    for kernel in kernels:
+        assert 0.0009 < kernel.std() < 0.0011 and abs(kernel.mean()) < 1e-4
+    size = min(len(k) for k in kernels)
+    for i, j in ((0, 1), (0, 2), (1, 2)):
+        assert abs(np.corrcoef(kernels[i][:size], kernels[j][:size])[0, 1]) < 0.1, (i, j)
+
+
+def test_is_training_false_masks_the_pen_loss_as_magenta():
+    hps = small_hps()
+    x, lengths = random_batch(hps, np.random.default_rng(5))
+    model = S.Seq2seqModel(hps, seed=1)
+    masked = model.compute_costs(x, lengths, use_mean_z=True, mask_pen_loss=True)[0]
+    hps_eval = small_hps(is_training=False)
+    eval_model = S.Seq2seqModel(hps_eval, seed=1)
+    for target, value in zip(eval_model.weights, model.weights):
+        target.assign(value)
+    r_cost = eval_model.compute_costs(x, lengths, use_mean_z=True)[0]
+    assert float(r_cost) == pytest.approx(float(masked), abs=1e-7)
+    assert float(r_cost) < float(model.compute_costs(x, lengths, use_mean_z=True)[0])
+
+
+@pytest.mark.parametrize('kind', S.CELL_TYPES)
+def test_dropout_wrappers_at_keep_one_give_the_undropped_gradients(kind):
+    """Every dropout wrapper on at keep probability 1.0 takes each wrapper's
+    path (input dropout feeds z through every step's input) and must give
+    the same costs and gradients, dL/dz included, as no dropout (float64)."""
+    keep_one = dict(use_input_dropout=True, input_dropout_prob=1.0,
+                    use_output_dropout=True, output_dropout_prob=1.0,
+                    use_recurrent_dropout=True, recurrent_dropout_prob=1.0)
+    off = dict(use_input_dropout=False, use_output_dropout=False, use_recurrent_dropout=False)
+    x, lengths = random_batch(small_hps(), np.random.default_rng(7))
+    z = tf.constant(np.random.default_rng(8).normal(size=(6, 4)), tf.float64)
+    results = []
+    for settings in (keep_one, off):
+        keras.utils.set_random_seed(4)
+        model = S.Seq2seqModel(small_hps(dec_model=kind, enc_model=kind, **settings),
+                               dtype='float64')
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            output, _ = model.decode(tf.constant(x[:, :-1], tf.float64), z, training=True)
+            loss = tf.reduce_sum(tf.sin(output))
+        results.append([loss] + tape.gradient(loss, [z] + model.decoder.trainable_variables))
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+
+
 def test_pen_loss_masking_only_lowers_the_cost():
     hps = small_hps()
     model = S.Seq2seqModel(hps)
@@ -188,8 +243,9 @@ def test_missing_magenta_checkpoint_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize('shared_by', ['sketch', 'batch'])
 def test_fused_lstm_matches_autodiff_of_the_cell(masked, shared_by):
     """lstm_sequence's hand-written backward pass equals autodiff through
-    LSTMCell.step (the same cell run by the generic scan), float64.  The
-    shared input part is per sketch (bias + z) or one for the batch (bias)."""
+    LSTMCell.step (the same cell run by the generic scan), float64, for every
+    input: the per-step inputs too (z tiled into them under input dropout).
+    The shared input part is per sketch (bias + z) or one for the batch (bias)."""
     rng = np.random.default_rng(6)
     batch, steps, units, features = 3, 7, 5, 4
     cell = S.LSTMCell(units, dtype='float64')
@@ -204,11 +260,11 @@ def test_fused_lstm_matches_autodiff_of_the_cell(masked, shared_by):
 
     def losses_and_grads(run):
         with tf.GradientTape() as tape:
-            tape.watch([shared, W_x, W_hh, c0, h0])
+            tape.watch([seq, shared, W_x, W_hh, c0, h0])
             hidden, c_T, h_T = run()
             loss = (tf.reduce_sum(hidden * weights[0]) + tf.reduce_sum(c_T * weights[1])
                     + tf.reduce_sum(h_T))
-        return [hidden, c_T] + tape.gradient(loss, [shared, W_x, W_hh, c0, h0])
+        return [hidden, c_T] + tape.gradient(loss, [seq, shared, W_x, W_hh, c0, h0])
 
     def scanned():
         projected = tf.einsum('btf,fg->btg', seq, W_x) + shared[:, None]

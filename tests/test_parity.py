@@ -69,3 +69,27 @@ def test_mixture_parameters_match_magenta(bundle):
     assert errors[best] < 1e-4, f'closest candidate differs by {errors[best]:.2e}'
     if mu is not None:
         np.testing.assert_allclose(mu[best], expected['valid_batch0_mean_z0'], atol=1e-4)
+
+
+def test_magenta_name_list_config_says_what_is_missing_and_loads_when_given(tmp_path):
+    """Magenta 2.1.4's trainer writes model_config.json as a list of names:
+    loading says which values are missing; passing them loads the weights."""
+    source = BUNDLES[0]
+    for f in source.iterdir():
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    config = json.loads((source / 'model_config.json').read_text())
+    (tmp_path / 'model_config.json').write_text(json.dumps(sorted(config)))
+    with pytest.raises(ValueError) as err:
+        S.load_magenta_checkpoint(str(tmp_path))
+    message = str(err.value)
+    assert '\n' not in message and 'model_config.json' in message
+    assert all(f'{name}=...' in message for name in S.ARCHITECTURE)
+    model = S.load_magenta_checkpoint(str(tmp_path), **{n: config[n] for n in S.ARCHITECTURE})
+    reference = S.load_magenta_checkpoint(str(source))
+    for ours, theirs in zip(model.weights, reference.weights):
+        np.testing.assert_array_equal(ours, theirs)
+    wrong = dict(config, dec_rnn_size=config['dec_rnn_size'] * 2)
+    (tmp_path / 'model_config.json').write_text(json.dumps(wrong))
+    with pytest.raises(ValueError, match='does not match') as err:
+        S.load_magenta_checkpoint(str(tmp_path))
+    assert '\n' not in str(err.value)
