@@ -312,17 +312,17 @@ def read_sketches(paths, options):
     terminal; bad drawings are skipped (SketchDataError with strict)."""
     files = input_files(paths)
     report = Report()
-    with tqdm(files, unit='file', disable=None, leave=False) as bar:
+    with tqdm(files, unit='file', disable=None) as bar:
         for path in bar:
             report.files += 1
-            for name, lines in drawings(path, options):
-                kept = len(report.sketches)
+            for count, (name, lines) in enumerate(drawings(path, options), 1):
                 _add(report, name, lines, options)
                 if len(report.sketches) == options.max_sketches:
+                    bar.set_postfix(sketches=len(report.sketches))
                     return report
-                if len(report.sketches) > kept and kept % 1000 == 0:
-                    bar.set_postfix(sketches=kept + 1)
-            bar.set_postfix(sketches=len(report.sketches))
+                if count % 1000 == 0:  # a big ndjson file is one long step
+                    bar.set_postfix(sketches=len(report.sketches))
+            bar.set_postfix(sketches=len(report.sketches), refresh=False)
     return report
 
 
@@ -413,13 +413,20 @@ def summary(path, splits, report):
             + f' sketches from {report.files} files; points per sketch: '
             f'median {np.median(points):g}, max {max(points)}; strokes per '
             f'sketch: median {np.median(strokes):g}, max {max(strokes)}')
+    return '; '.join([line] + _losses(report))
+
+
+def _losses(report):
+    """'dropped N (reasons)' and 'skipped N bad inputs', where there are any."""
+    losses = []
     dropped = sum(report.dropped.values())
     if dropped:
-        line += f'; dropped {dropped} (' + ', '.join(
-            f'{n} {reason}' for reason, n in report.dropped.items()) + ')'
+        losses.append(f'dropped {dropped} (' + ', '.join(
+            f'{n} {reason}' for reason, n in report.dropped.items()) + ')')
     if report.skipped:
-        line += f'; skipped {report.skipped} bad inputs'
-    return line
+        losses.append(f'skipped {report.skipped} bad inputs (first: '
+                      f'{report.skip_reasons[0]})')
+    return losses
 
 
 def build_dataset(paths, out, options, split=(0.9, 0.05, 0.05), seed=0,
@@ -431,8 +438,8 @@ def build_dataset(paths, out, options, split=(0.9, 0.05, 0.05), seed=0,
         options = dataclasses.replace(options, max_sketches=sum(values))
     report = read_sketches(paths, options)
     if not report.sketches:
-        reasons = '; '.join(report.skip_reasons) or 'none kept'
-        raise SketchDataError(f'no sketches to write ({reasons})')
+        losses = _losses(report) or ['no drawings passed the filters']
+        raise SketchDataError(f"no sketches to write: {'; '.join(losses)}")
     splits = split_sketches(report.sketches, split, seed)
     write_npz(out, splits)
     if preview:

@@ -6,6 +6,7 @@ import json
 import os
 import pickle
 import re
+import sys
 import types
 import xml.etree.ElementTree as ET
 import zipfile
@@ -278,7 +279,7 @@ def test_command_writes_splits_summary_and_reports_bad_files(tmp_path, svg_folde
     assert result.code == 0, result.err
     assert result.out.startswith(f'{out}: train 32, valid 4, test 4 sketches from 42 files; '
                                  'points per sketch: median ')
-    assert result.out.rstrip().endswith('; skipped 2 bad inputs')
+    assert '; skipped 2 bad inputs (first: ' in result.out
     assert 'broken.svg: cannot read it as SVG' in result.err
     assert 'empty.svg: no lines drawn' in result.err
     data = load(out)
@@ -327,7 +328,8 @@ def test_strict_stops_at_the_first_bad_input(tmp_path, svg_folder):
     (['--split', '0.5', '0.2', '0.2'], 'fractions must sum to 1'),
     (['--split', '100', '5', '5'], '--split asks for 110 sketches; the inputs gave 4'),
     (['--out', 'x.npy'], 'must end with .npz'),
-    (['--countrycode', 'GB'], 'no sketches to write'),
+    (['--countrycode', 'GB'], 'no sketches to write: no drawings passed the filters'),
+    (['--max_len', '3'], 'no sketches to write: dropped 4 (4 longer than 3 points)'),
 ])
 def test_bad_requests_are_one_line_errors(tmp_path, args, message):
     path = tmp_path / 'bars.ndjson'
@@ -367,6 +369,18 @@ def test_preview_draws_the_written_sketches(tmp_path, svg_folder):
     # a move to its cell, a pen-up row and its own rows
     written = [s for split in load(tmp_path / 'a.npz').values() for s in split]
     assert len(path.get('d').split()[1:]) == 1 + sum(len(s) + 2 for s in written)
+
+
+def test_progress_bar_on_a_terminal(tmp_path, svg_folder, monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, 'stderr', terminal)
+    report = convert.read_sketches([svg_folder], convert.Options())
+    assert len(report.sketches) == 40 and report.files == 42
+    assert '42/42' in terminal.getvalue() and 'sketches=40' in terminal.getvalue()
 
 
 class NdarrayOnly(pickle.Unpickler):
