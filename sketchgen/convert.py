@@ -255,7 +255,10 @@ def drawings(path, options):
         except SketchDataError as err:
             yield path, err
     elif suffix == '.ndjson':
-        yield from read_ndjson(path, options.recognized, options.countrycodes)
+        try:
+            yield from read_ndjson(path, options.recognized, options.countrycodes)
+        except OSError as err:  # unreadable: skipped like any bad input
+            yield path, SketchDataError(f'{path}: cannot read it: {_one_line(err)}')
     else:
         yield from read_json(path)
 

@@ -265,6 +265,7 @@ def svg_folder(tmp_path):
     (folder / 'broken.svg').write_text('<svg')
     write_svg(folder / 'empty.svg', '')
     (folder / 'notes.txt').write_text('not a drawing')
+    (folder / 'gone.ndjson').symlink_to(tmp_path / 'missing')  # unreadable: skipped too
     return tmp_path / 'svgs'
 
 
@@ -277,11 +278,12 @@ def test_command_writes_splits_summary_and_reports_bad_files(tmp_path, svg_folde
     out = tmp_path / 'mine.npz'
     result = run(svg_folder, '--out', out, '--split', '0.8', '0.1', '0.1')
     assert result.code == 0, result.err
-    assert result.out.startswith(f'{out}: train 32, valid 4, test 4 sketches from 42 files; '
+    assert result.out.startswith(f'{out}: train 32, valid 4, test 4 sketches from 43 files; '
                                  'points per sketch: median ')
-    assert '; skipped 2 bad inputs (first: ' in result.out
+    assert '; skipped 3 bad inputs (first: ' in result.out
     assert 'broken.svg: cannot read it as SVG' in result.err
     assert 'empty.svg: no lines drawn' in result.err
+    assert 'gone.ndjson: cannot read it: ' in result.err
     data = load(out)
     sketches = [s for split in data.values() for s in split]
     assert all(s.dtype == np.int16 and s.shape[1] == 3 and s[-1, 2] == 1 for s in sketches)
@@ -379,8 +381,8 @@ def test_progress_bar_on_a_terminal(tmp_path, svg_folder, monkeypatch):
     terminal = Terminal()
     monkeypatch.setattr(sys, 'stderr', terminal)
     report = convert.read_sketches([svg_folder], convert.Options())
-    assert len(report.sketches) == 40 and report.files == 42
-    assert '42/42' in terminal.getvalue() and 'sketches=40' in terminal.getvalue()
+    assert len(report.sketches) == 40 and report.files == 43
+    assert '43/43' in terminal.getvalue() and 'sketches=40' in terminal.getvalue()
 
 
 class NdarrayOnly(pickle.Unpickler):
