@@ -1,0 +1,83 @@
+"""Build a sketch-rnn .npz data set from SVG files, QuickDraw .ndjson files or
+.json lists of sketches (files or folders, mixed freely).
+
+    python3 seq2seqVAE_data.py my_svgs/ --out datasets/mine.npz
+    python3 seq2seqVAE_data.py full_raw_cat.ndjson --out datasets/cat_raw.npz --max_sketches 75000
+    python3 seq2seqVAE_train.py --data_set mine
+"""
+import argparse
+import os
+import sys
+
+from sketchgen import convert
+from utils import SketchDataError
+
+DESCRIPTION = __doc__.split('\n\n')[0]
+EPILOG = """Each SVG file is one sketch and each of its subpaths one stroke;
+each .ndjson line is one QuickDraw drawing (raw or simplified); a .json file
+holds a list of sketches, each a list of strokes of [x, y] points. Drawings
+are processed as QuickDraw's sketch-rnn files were: aligned to the top-left,
+scaled so the longer side spans 255, simplified with Ramer-Douglas-Peucker,
+stored as int16 stroke-3 offsets."""
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument('inputs', nargs='+', help='.svg, .ndjson, .json files or folders of them')
+    p.add_argument('--out', required=True, help='the .npz file to write')
+    p.add_argument('--epsilon', type=float, default=2.0,
+                   help='Ramer-Douglas-Peucker tolerance in the 255-unit frame; 0 keeps every point')
+    p.add_argument('--tolerance', type=float, default=0.5,
+                   help='how far flattened SVG curves may stray, in the 255-unit frame')
+    p.add_argument('--max_len', type=int, default=250,
+                   help='drop sketches with more points than this')
+    p.add_argument('--split', type=float, nargs=3, default=[0.9, 0.05, 0.05],
+                   metavar=('TRAIN', 'VALID', 'TEST'),
+                   help='fractions summing to 1, or counts of sketches')
+    p.add_argument('--seed', type=int, default=0, help='seed of the shuffle before splitting')
+    p.add_argument('--max_sketches', type=int, default=None,
+                   help='stop after this many sketches (default: all; with counts: their sum)')
+    p.add_argument('--recognized', action='store_true',
+                   help='ndjson: keep only drawings the game recognised')
+    p.add_argument('--countrycode', nargs='+', default=(),
+                   help='ndjson: keep only drawings from these countries (e.g. US GB)')
+    p.add_argument('--preview', metavar='SVG', help='also draw the first sketches of the written file')
+    p.add_argument('--strict', action='store_true', help='stop at the first bad input')
+    p.add_argument('--force', action='store_true', help='overwrite --out and --preview')
+    return p.parse_args(argv)
+
+
+def fail(message):
+    """One clear line on stderr, no traceback."""
+    print(f'error: {message}', file=sys.stderr)
+    sys.exit(2)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not args.out.endswith('.npz'):
+        fail(f'--out {args.out}: the file name must end with .npz')
+    for path in (args.out, args.preview):
+        if path and os.path.exists(path) and not args.force:
+            fail(f'{path} exists; pass --force to overwrite it')
+    if args.max_len < 2 or (args.max_sketches is not None and args.max_sketches < 1):
+        fail('--max_len must be at least 2 and --max_sketches at least 1')
+    if args.epsilon < 0 or args.tolerance <= 0:
+        fail('--epsilon must be at least 0 and --tolerance more than 0')
+    options = convert.Options(
+        epsilon=args.epsilon, max_len=args.max_len, tolerance=args.tolerance,
+        recognized=args.recognized, countrycodes=tuple(args.countrycode),
+        max_sketches=args.max_sketches, strict=args.strict)
+    try:
+        line, skip_reasons = convert.build_dataset(
+            args.inputs, args.out, options, args.split, args.seed, args.preview)
+    except (SketchDataError, OSError) as err:
+        fail(' '.join(str(err).split()))
+    for reason in skip_reasons:
+        print(f'skipped {reason}', file=sys.stderr)
+    print(line)
+
+
+if __name__ == '__main__':
+    main()
