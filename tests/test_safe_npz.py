@@ -49,7 +49,8 @@ def hps(data_set):
 
 def object_array(items):
     array = np.empty(len(items), dtype=object)
-    array[:] = items
+    for i, item in enumerate(items):  # one by one: equal shapes would broadcast
+        array[i] = item
     return array
 
 
