@@ -18,10 +18,11 @@ import re
 import numpy as np
 import svgwrite
 
+from sketchgen import download, quickdraw, safe_npz
+
 logger = logging.getLogger(__name__)
 
 SPLITS = ('train', 'valid', 'test')
-QUICKDRAW_URL = 'https://storage.googleapis.com/quickdraw_dataset/sketchrnn'
 
 
 class SketchDataError(Exception):
@@ -295,30 +296,11 @@ class DataLoader:
 
 
 def _fetch(data_dir, name):
-    """(local path, name for messages) of data set `name`.
-
-    A URL data_dir is downloaded once into a cache and reused afterwards.
-    """
-    if not data_dir.startswith(('http://', 'https://')):
-        path = os.path.join(data_dir, name)
-        if not os.path.isfile(path):
-            raise SketchDataError(
-                f'{path}: file not found; download {name} from '
-                f'{QUICKDRAW_URL}/{name} or set --data_dir {QUICKDRAW_URL}')
-        return path, path
-    url = f"{data_dir.rstrip('/')}/{name}"
-    cache_dir = os.environ.get('SKETCHGEN_CACHE')  # None: keras' ~/.keras
-    if cache_dir:
-        # get_file silently falls back to /tmp/.keras for a missing folder.
-        os.makedirs(cache_dir, exist_ok=True)
-    import keras  # imported here: it is slow and only downloads need it
+    """(local path, name for messages) of data set `name`: see quickdraw.locate."""
     try:
-        path = keras.utils.get_file(name, url, cache_dir=cache_dir,
-                                    cache_subdir='sketchgen_datasets')
-    except Exception as err:  # keras raises plain Exception on HTTP errors
-        raise SketchDataError(
-            f'{url}: download failed: {_one_line(err)}') from err
-    return path, f'{url} (cached at {path}; delete it to download again)'
+        return quickdraw.locate(data_dir, name)
+    except download.DownloadError as err:
+        raise SketchDataError(str(err)) from None
 
 
 def _checked_split(sketches, source, split):
@@ -326,51 +308,53 @@ def _checked_split(sketches, source, split):
     if np.ndim(sketches) == 0:
         raise SketchDataError(
             f"{source}: '{split}' is not an array of sketches")
-    result = []
-    for i, sketch in enumerate(sketches):
-        where = f'{source}: {split}[{i}]'
-        try:
-            sketch = np.asarray(sketch)
-        except ValueError as err:  # ragged nested lists
-            raise SketchDataError(
-                f'{where} is not an array: {_one_line(err)}') from err
-        if sketch.ndim != 2 or sketch.shape[1] != 3:
-            raise SketchDataError(
-                f'{where} has shape {sketch.shape}; sketches must be (N, 3) '
-                'arrays of (dx, dy, pen_lifted)')
-        if not (np.issubdtype(sketch.dtype, np.integer)
-                or np.issubdtype(sketch.dtype, np.floating)):
-            raise SketchDataError(
-                f'{where} has dtype {sketch.dtype}, not numbers')
-        if not np.isfinite(sketch).all():
-            raise SketchDataError(f'{where} has NaN or infinite offsets')
-        result.append(sketch)
-    return result
+    return [_checked_sketch(sketch, f'{source}: {split}[{i}]')
+            for i, sketch in enumerate(sketches)]
+
+
+def _checked_sketch(sketch, where):
+    """`sketch` as a numeric (N, 3) array with N >= 1, finite offsets and 0/1
+    pens, or SketchDataError. Offsets beyond +-1000 stay: DataLoader clamps
+    them, as Magenta does."""
+    if not isinstance(sketch, (np.ndarray, list, tuple)):
+        raise SketchDataError(f'{where} is a {type(sketch).__name__}, not an (N, 3) array '
+                              'of (dx, dy, pen_lifted)')
+    try:
+        sketch = np.asarray(sketch)
+    except ValueError as err:  # ragged nested lists
+        raise SketchDataError(
+            f'{where} is not an array: {_one_line(err)}') from err
+    if sketch.ndim != 2 or sketch.shape[1] != 3:
+        raise SketchDataError(
+            f'{where} has shape {sketch.shape}; sketches must be (N, 3) '
+            'arrays of (dx, dy, pen_lifted)')
+    if not (np.issubdtype(sketch.dtype, np.integer)
+            or np.issubdtype(sketch.dtype, np.floating)):
+        raise SketchDataError(
+            f'{where} has dtype {sketch.dtype}, not numbers')
+    if len(sketch) == 0:
+        raise SketchDataError(f'{where} is empty: a sketch has at least one point')
+    if not np.isfinite(sketch).all():
+        raise SketchDataError(f'{where} has NaN or infinite offsets')
+    if not np.isin(sketch[:, 2], (0, 1)).all():
+        raise SketchDataError(
+            f'{where} has pen_lifted values other than 0 and 1: '
+            f'{np.unique(sketch[:, 2])[:5].tolist()}')
+    return sketch
 
 
 def _read_npz(path, source):
     """{'train': [...], 'valid': [...], 'test': [...]} from one .npz file."""
     try:
-        data = np.load(path, encoding='latin1', allow_pickle=True)
-    except Exception as err:  # numpy and pickle raise many types
-        raise SketchDataError(
-            f'{source}: cannot read it as .npz: {_one_line(err)}') from err
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise SketchDataError(
-            f'{source}: not an .npz archive (it holds one '
-            f'{type(data).__name__})')
-    with data:
-        missing = [split for split in SPLITS if split not in data.files]
-        if missing:
-            raise SketchDataError(
-                f"{source}: no {', '.join(missing)} array (has: "
-                f"{', '.join(data.files) or 'nothing'}; needs train, valid, "
-                'test)')
-        try:
+        with safe_npz.NpzReader(path) as data:
+            missing = [split for split in SPLITS if split not in data.files]
+            if missing:
+                raise SketchDataError(
+                    f"{source}: no {', '.join(missing)} array (has: "
+                    f"{', '.join(data.files)}; needs train, valid, test)")
             arrays = {split: data[split] for split in SPLITS}
-        except Exception as err:  # a corrupt member or pickle
-            raise SketchDataError(
-                f'{source}: cannot read its arrays: {_one_line(err)}') from err
+    except (safe_npz.NpzError, OSError) as err:
+        raise SketchDataError(f'{source}: {_one_line(err)}') from None
     return {split: _checked_split(arrays[split], source, split)
             for split in SPLITS}
 
@@ -443,14 +427,14 @@ def load_sketch(spec):
         raise SketchDataError(f'{path}: no such file')
     try:
         if npz:
-            with np.load(path, allow_pickle=True, encoding='latin1') as archive:
+            with safe_npz.NpzReader(path) as archive:
                 key = npz['key'] or archive.files[0]
                 if key not in archive.files:
                     raise SketchDataError(
                         f"{path}: no array '{key}' (has: {', '.join(archive.files)})")
                 sketch = archive[key]
             if npz['index'] is not None:
-                sketch = sketch[int(npz['index'])]
+                sketch = np.asarray(sketch[int(npz['index'])])
         elif path.endswith('.npy'):
             sketch = np.load(path, allow_pickle=False)
         elif path.endswith('.json'):
@@ -458,8 +442,10 @@ def load_sketch(spec):
                 sketch = np.array(json.load(f))
         else:
             raise SketchDataError(f'{path}: not a .npy, .npz or .json file')
+    except safe_npz.NpzError as err:
+        raise SketchDataError(f'{path}: {err}') from None
     except (OSError, ValueError, IndexError, EOFError) as err:  # numpy/json's many ways to fail
-        raise SketchDataError(f'{path}: cannot read a sketch: {err}') from err
+        raise SketchDataError(f'{path}: cannot read a sketch: {_one_line(err)}') from None
     if (sketch.dtype == object and sketch.ndim == 1) or sketch.ndim == 3:
         hint = '; pick one with FILE.npz:KEY:INDEX' if npz else ''
         raise SketchDataError(f'{spec}: holds {len(sketch)} sketches, not one{hint}')

@@ -25,8 +25,11 @@ def cache_dir(kind):
     return os.path.join(root, kind)
 
 
-def fetch(url, path, *, progress=True, timeout=60):
-    """Returns `path`, downloading `url` to it first unless it exists."""
+def fetch(url, path, *, progress=None, timeout=60):
+    """Returns `path`, downloading `url` to it first unless it exists.
+
+    The progress line is drawn on stderr when it is a terminal (progress=None)
+    or when progress is True."""
     if os.path.isfile(path):
         return path
     folder = os.path.dirname(os.path.abspath(path))
@@ -39,7 +42,8 @@ def fetch(url, path, *, progress=True, timeout=60):
                                            suffix='.part')
             try:
                 with os.fdopen(fd, 'wb') as out:
-                    received = _copy(response, out, expected, url if progress else None)
+                    label = os.path.basename(path) if _show_progress(progress) else None
+                    received = _copy(response, out, expected, label)
                 if expected is not None and received != expected:
                     raise DownloadError(f'{url}: received {received} bytes of the {expected} '
                                         'the server announced; try again')
@@ -55,18 +59,24 @@ def fetch(url, path, *, progress=True, timeout=60):
     return path
 
 
+def _show_progress(progress):
+    return sys.stderr.isatty() if progress is None else progress
+
+
 def _copy(response, out, expected, label):
     """Copies the body to `out`, drawing a progress line on stderr when labelled."""
     received, start, shown = 0, time.monotonic(), 0.0
-    while chunk := response.read(CHUNK):
-        out.write(chunk)
-        received += len(chunk)
-        now = time.monotonic()
-        if label and (now - shown > 0.5 or received == expected):
-            _show(label, received, expected, now - start)
-            shown = now
-    if label:
-        sys.stderr.write('\n')
+    try:
+        while chunk := response.read(CHUNK):
+            out.write(chunk)
+            received += len(chunk)
+            now = time.monotonic()
+            if label and (now - shown > 0.5 or received == expected):
+                _show(label, received, expected, now - start)
+                shown = now
+    finally:  # an error message then starts on a line of its own
+        if label:
+            sys.stderr.write('\n')
     return received
 
 
@@ -78,5 +88,5 @@ def _show(label, received, expected, elapsed):
                 f'{100 * received / expected:3.0f}% {rate / 1e6:.1f} MB/s {left:.0f} s left')
     else:
         text = f'{received / 1e6:.1f} MB {rate / 1e6:.1f} MB/s'
-    sys.stderr.write(f'\rdownloading {os.path.basename(label)}: {text}')
+    sys.stderr.write(f'\rdownloading {label}: {text}')
     sys.stderr.flush()

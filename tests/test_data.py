@@ -3,6 +3,7 @@
 import functools
 import http.server
 import json
+import socket
 import threading
 import types
 from pathlib import Path
@@ -14,7 +15,6 @@ import utils
 from utils import DataLoader, SketchDataError, load_dataset
 
 SHARED = Path(__file__).resolve().parents[1].parent / 'shared'
-QUICKDRAW_URL = 'https://storage.googleapis.com/quickdraw_dataset/sketchrnn'
 
 
 def make_hps(data_set='a.npz', batch_size=4, random_scale_factor=0.0,
@@ -252,17 +252,28 @@ def test_embedded_shapes_dataset_loads():
 # Bad input: one SketchDataError, one line, naming the file
 
 
+def closed_url():
+    """The URL of a loopback port that nothing listens on."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return f'http://127.0.0.1:{s.getsockname()[1]}'
+
+
 def assert_names_file(err, name):
     message = str(err.value)
     assert name in message and '\n' not in message, message
 
 
-def test_missing_file_says_where_to_get_it(tmp_path):
+def test_missing_file_says_where_to_get_it(tmp_path, monkeypatch):
+    offline = closed_url()
+    monkeypatch.setenv('SKETCHGEN_QUICKDRAW_URL', offline)
     with pytest.raises(SketchDataError) as err:
         load_dataset(str(tmp_path), make_hps('cat.npz'))
     assert_names_file(err, str(tmp_path / 'cat.npz'))
-    assert f'{QUICKDRAW_URL}/cat.npz' in str(err.value)
-    assert f'--data_dir {QUICKDRAW_URL}' in str(err.value)
+    assert f'{offline}/cat.npz: download failed' in str(err.value)
+    assert f'fetch it by hand into {tmp_path}' in str(err.value)
+    assert '--data_set shapes' in str(err.value)
+    assert not (tmp_path / 'cat.npz').exists()
 
 
 def test_second_missing_file_of_a_list_is_named(tmp_path):
@@ -377,7 +388,7 @@ def test_url_data_dir_downloads_once_and_reuses_cache(tmp_path, http_dir):
     assert_names_file(err, f'{url}/missing.npz')
 
     train = load_dataset(url, make_hps('a.npz'))[0]
-    assert (tmp_path / 'cache' / 'sketchgen_datasets' / 'a.npz').is_file()
+    assert len(list((tmp_path / 'cache' / 'datasets').glob('127.0.0.1_*/a.npz'))) == 1
     stop()  # a second load must not need the server
     again = load_dataset(url + '/', make_hps('a.npz'))[0]
     assert len(again.strokes) == len(train.strokes) == len(splits['train'])

@@ -477,7 +477,7 @@ def test_data_dir_url_downloads_into_the_cache(data_dir, tmp_path, monkeypatch):
         server.server_close()
     assert result.code == 0, result.err
     assert requests == ['/a.npz']
-    cached = tmp_path / 'cache' / 'sketchgen_datasets' / 'a.npz'
+    [cached] = (tmp_path / 'cache' / 'datasets').glob('127.0.0.1_*/a.npz')
     assert cached.read_bytes() == (data_dir / 'a.npz').read_bytes()
     exp_dir = tmp_path / 'experiments' / 'a' / 'exp'
     with open(S.experiment_paths(exp_dir)['flags']) as f:

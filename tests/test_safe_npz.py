@@ -1,0 +1,227 @@
+"""Reading .npz files never runs code from them, and reads numpy's own files
+(int16, float, Python 2 latin1 pickles as QuickDraw's) as np.load does."""
+import builtins
+import io
+import os
+import pickle
+import struct
+import types
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from random_sketches import write_npz
+
+import utils
+from sketchgen.safe_npz import NpzError, NpzReader
+from utils import SketchDataError, load_dataset, load_sketch
+
+SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / 'shared' / 'datasets'
+REAL_FILES = sorted(SHARED_DATASETS.glob('*.npz')) if SHARED_DATASETS.is_dir() else []
+
+
+class RunsCode:
+    """Unpickles as a call: what a malicious data file holds."""
+
+    def __init__(self, call, marker):
+        self.call, self.marker = call, marker
+
+    def __reduce__(self):
+        if self.call == 'os.system':
+            return os.system, (f'touch {self.marker}',)
+        return builtins.exec, (f'open({str(self.marker)!r}, "w").close()',)
+
+
+def write_malicious_npz(path, split, call, marker):
+    """A QuickDraw-like file whose `split` array holds a pickled call."""
+    write_npz(path, seed=0, sizes=(8, 8, 8))
+    with np.load(path, allow_pickle=True) as data:
+        arrays = {key: data[key] for key in data.files}
+    arrays[split][1] = RunsCode(call, marker)
+    np.savez(path, **arrays)
+
+
+def hps(data_set):
+    return types.SimpleNamespace(data_set=data_set, batch_size=4, max_seq_len=-1,
+                                 random_scale_factor=0.0, augment_stroke_prob=0.0)
+
+
+def object_array(items):
+    array = np.empty(len(items), dtype=object)
+    for i, item in enumerate(items):  # one by one: equal shapes would broadcast
+        array[i] = item
+    return array
+
+
+def assert_refused(err, path, asked_for):
+    message = str(err.value)
+    assert message == (f"{path}: refused: the file's pickled data asks for {asked_for}, "
+                       'which a sketch data set never needs'), message
+
+
+@pytest.mark.parametrize('call', ['os.system', 'builtins.exec'])
+def test_the_malicious_file_does_run_code_under_np_load(tmp_path, call):
+    """The files below are really dangerous: numpy's own loader runs them."""
+    marker = tmp_path / 'ran'
+    write_malicious_npz(tmp_path / 'evil.npz', 'train', call, marker)
+    with np.load(tmp_path / 'evil.npz', allow_pickle=True) as data:
+        data['train']
+    assert marker.exists()
+
+
+@pytest.mark.parametrize('call, asked_for', [('os.system', f'{os.system.__module__}.system'),
+                                             ('builtins.exec', 'builtins.exec')])
+@pytest.mark.parametrize('split', utils.SPLITS)
+def test_a_split_that_runs_code_is_refused(tmp_path, split, call, asked_for):
+    marker = tmp_path / 'ran'
+    path = tmp_path / 'evil.npz'
+    write_malicious_npz(path, split, call, marker)
+    with pytest.raises(SketchDataError) as err:
+        load_dataset(str(tmp_path), hps('evil.npz'))
+    assert_refused(err, path, asked_for)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize('spec', ['{path}:valid:1', '{path}:valid'])
+def test_load_sketch_refuses_code(tmp_path, spec):
+    marker = tmp_path / 'ran'
+    path = tmp_path / 'evil.npz'
+    write_malicious_npz(path, 'valid', 'os.system', marker)
+    with pytest.raises(SketchDataError) as err:
+        load_sketch(spec.format(path=path))
+    assert_refused(err, path, f'{os.system.__module__}.system')
+    assert not marker.exists()
+
+
+def test_a_member_that_is_a_pickled_call_itself_is_refused(tmp_path):
+    """Not inside an object array: the whole member is the call."""
+    marker = tmp_path / 'ran'
+    path = tmp_path / 'evil.npz'
+    with zipfile.ZipFile(path, 'w') as archive:
+        for split in utils.SPLITS:
+            archive.writestr(f'{split}.npy',
+                             npy_member(pickle.dumps(RunsCode('builtins.exec', marker))))
+    with pytest.raises(SketchDataError) as err:
+        load_dataset(str(tmp_path), hps('evil.npz'))
+    assert_refused(err, path, 'builtins.exec')
+    assert not marker.exists()
+
+
+def test_an_extra_array_is_never_unpickled(tmp_path):
+    """Only train, valid and test are read, as Magenta does."""
+    marker = tmp_path / 'ran'
+    path = tmp_path / 'extra.npz'
+    write_npz(path, seed=0, sizes=(8, 8, 8))
+    with np.load(path, allow_pickle=True) as data:
+        arrays = {key: data[key] for key in data.files}
+    np.savez(path, **arrays, notes=object_array([RunsCode('os.system', marker)]))
+    train = load_dataset(str(tmp_path), hps('extra.npz'))[0]
+    assert len(train.strokes) == 8 and not marker.exists()
+
+
+# ---------------------------------------------------------------------------
+# numpy's own files read as np.load reads them
+
+
+def assert_same_as_np_load(path):
+    with NpzReader(path) as ours, np.load(path, allow_pickle=True, encoding='latin1') as theirs:
+        assert sorted(ours.files) == sorted(theirs.files)
+        for key in theirs.files:
+            mine, want = ours[key], theirs[key]
+            assert (mine.dtype, mine.shape) == (want.dtype, want.shape)
+            if want.dtype != object:
+                np.testing.assert_array_equal(mine, want)
+                continue
+            for a, b in zip(mine, want):
+                assert type(a) is type(b) and np.asarray(a).dtype == np.asarray(b).dtype
+                np.testing.assert_array_equal(a, b)
+
+
+def py2_pickle(obj):
+    """`obj` pickled as Python 2's numpy wrote it: protocol 2, byte strings
+    as Python 2 str (BINSTRING, read back with latin1) and numpy.core names."""
+
+    class Py2Pickler(pickle._Pickler):
+        dispatch = pickle._Pickler.dispatch.copy()
+
+        def save_str(self, text):
+            self.save_bytes(text.encode('latin1'))
+
+        def save_bytes(self, data):
+            if len(data) < 256:
+                self.write(pickle.SHORT_BINSTRING + bytes([len(data)]) + data)
+            else:
+                self.write(pickle.BINSTRING + struct.pack('<i', len(data)) + data)
+            self.memoize(data)
+
+        dispatch[str] = save_str
+        dispatch[bytes] = save_bytes
+
+    out = io.BytesIO()
+    Py2Pickler(out, protocol=2).dump(obj)
+    return out.getvalue().replace(b'numpy._core.multiarray\n', b'numpy.core.multiarray\n')
+
+
+def npy_member(payload, length=8):
+    """An object-array .npy: numpy's header, then `payload` as its pickle."""
+    member = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        member, {'descr': '|O', 'fortran_order': False, 'shape': (length,)})
+    return member.getvalue() + payload
+
+
+def write_py2_npz(path, splits):
+    with zipfile.ZipFile(path, 'w') as archive:
+        for split, sketches in splits.items():
+            archive.writestr(f'{split}.npy',
+                             npy_member(py2_pickle(object_array(sketches)), len(sketches)))
+
+
+def random_splits(dtype):
+    rng = np.random.default_rng(3)
+    splits = {}
+    for split in utils.SPLITS:
+        splits[split] = []
+        for length in rng.integers(3, 30, size=6):
+            sketch = rng.integers(-300, 300, size=(length, 3)).astype(dtype)
+            sketch[:, 2] = rng.random(length) < 0.2
+            splits[split].append(sketch)
+    return splits
+
+
+def test_python2_latin1_pickles_load_as_np_load_reads_them(tmp_path):
+    splits = random_splits(np.int16)
+    write_py2_npz(tmp_path / 'py2.npz', splits)
+    assert b'numpy.core.multiarray' in (tmp_path / 'py2.npz').read_bytes()
+    assert_same_as_np_load(tmp_path / 'py2.npz')
+    with NpzReader(tmp_path / 'py2.npz') as data:
+        for split, sketches in splits.items():
+            for got, want in zip(data[split], sketches):
+                assert got.dtype == np.int16
+                np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize('dtype', [np.int16, np.int32, np.float32, np.float64])
+def test_numpy_object_arrays_load_as_np_load_reads_them(tmp_path, dtype):
+    np.savez(tmp_path / 'a.npz', **{split: object_array(sketches)
+                                    for split, sketches in random_splits(dtype).items()})
+    assert_same_as_np_load(tmp_path / 'a.npz')
+
+
+def test_numeric_arrays_and_scalars_load(tmp_path):
+    np.savez(tmp_path / 'b.npz', grid=np.arange(12.0).reshape(4, 3),
+             scalars=object_array([np.float64(1.5), np.int16(-3), 7]))
+    assert_same_as_np_load(tmp_path / 'b.npz')
+
+
+@pytest.mark.skipif(not REAL_FILES, reason='../shared/datasets is absent')
+@pytest.mark.parametrize('path', REAL_FILES, ids=[p.name for p in REAL_FILES])
+def test_real_quickdraw_style_files_load_as_np_load_reads_them(path):
+    assert_same_as_np_load(path)
+
+
+def test_an_npy_file_is_not_an_npz(tmp_path):
+    np.save(tmp_path / 'a.npy', np.zeros(3))
+    with pytest.raises(NpzError, match='a .npy file, not an .npz'):
+        NpzReader(tmp_path / 'a.npy')
