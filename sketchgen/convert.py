@@ -18,6 +18,7 @@ from simplification.cutil import simplify_coords
 from tqdm import tqdm
 
 import utils
+from sketchgen.safe_npz import NpzReader
 from utils import SketchDataError
 
 SIDE = 255  # QuickDraw scaled every drawing so its longer side spans 0..255
@@ -400,7 +401,7 @@ def write_npz(path, splits):
 def write_preview(npz_path, svg_path, count=PREVIEW_SKETCHES):
     """A grid of the first sketches of the written file, as the model sees
     them (train first, then valid and test)."""
-    with np.load(npz_path, allow_pickle=True) as data:
+    with NpzReader(npz_path) as data:
         sketches = [s for split in utils.SPLITS for s in data[split]][:count]
     utils.draw_grid(sketches, ncols=10, svg_filename=svg_path, factor=5.0)
 
