@@ -31,3 +31,4 @@ def test_notebook_runs_top_to_bottom(tmp_path):
     assert shown.count('image/svg+xml') == 4  # samples, reconstructions, interpolation, yours
     assert shown.count('image/gif') == 1
     assert list((tmp_path / 'experiments' / 'shapes').glob('*/checkpoints/best.weights.h5'))
+    assert (tmp_path / 'experiments' / 'drawing.gif').is_file()
