@@ -31,6 +31,7 @@ import tensorflow as tf
 import keras
 
 import utils
+from sketchgen import pretrained, sketch_js
 
 # --------------------------------------------------------------------------
 # Hyper-parameters: Magenta's names and defaults.
@@ -922,6 +923,43 @@ def _assign_magenta_weights(model, read):
     model.decoder.load_magenta(read, f'RNN/{model.decoder.magenta_scope}')
     model.output_layer.kernel.assign(read('RNN/output_w'))
     model.output_layer.bias.assign(read('RNN/output_b'))
+
+
+def load_sketch_js(path, **overrides):
+    """The decoder-only model of a @magenta/sketch JSON file (what
+    seq2seqVAE_export.export_sketch_rnn_js writes, and Magenta's pretrained
+    models): its int16 weights de-quantised into a plain LSTM decoder with
+    the file's number of mixtures.  The file's scale_factor, the data's
+    normalizing scale factor (data units = model units x it), is kept as
+    model.normalizing_scale_factor.  Raises sketch_js.SketchJSError."""
+    info, arrays, num_mixture = sketch_js.read_model(path)
+    if 'initial_state' in info:  # our decoder-only models start from zeros
+        raise sketch_js.SketchJSError(
+            f'{path}: a conditional model exported at one z (info.initial_state); a '
+            'decoder-only model cannot start from that state: load the model it came from')
+    output_kernel, output_bias, w_xh, w_hh, bias = arrays
+    hps = get_default_hparams()
+    name = str(info.get('name') or os.path.basename(path).split('.')[0])
+    for key, value in dict(conditional=False, dec_model='lstm', dec_rnn_size=w_hh.shape[0],
+                           num_mixture=num_mixture, max_seq_len=info['max_seq_len'],
+                           data_set=[f'{name}.npz'], **overrides).items():
+        hps.set(key, value)
+    model = Seq2seqModel(hps)
+    for variable, value in ((model.decoder.W_xh, w_xh), (model.decoder.W_hh, w_hh),
+                            (model.decoder.bias, bias), (model.output_layer.kernel, output_kernel),
+                            (model.output_layer.bias, output_bias)):
+        variable.assign(value)
+    model.normalizing_scale_factor = float(info['scale_factor'])
+    return model
+
+
+def load_pretrained(name, progress=True, **overrides):
+    """Magenta's pretrained decoder-only model NAME (one of
+    sketchgen.pretrained.names(), e.g. 'cat'), downloaded once into the cache
+    (download.cache_dir('models')); see load_sketch_js.  Raises
+    pretrained.PretrainedError (unknown name, offline) or
+    sketch_js.SketchJSError (a bad file)."""
+    return load_sketch_js(pretrained.fetch_model(name, progress), **overrides)
 
 
 # --------------------------------------------------------------------------

@@ -1,22 +1,21 @@
 """Exports a sketch-rnn decoder to the JSON model format of @magenta/sketch,
-the npm library behind Magenta's and ml5's sketch-rnn demos.
+the npm library behind Magenta's and ml5's sketch-rnn demos, and imports
+such models (Magenta's pretrained ones among them) as experiment folders.
 
-The format is [info, dimensions, weights]: five base64 strings of
-little-endian int16 q, read back as w = 10 * q / 32767, in the order
-output kernel, output bias, W_xh (5 x 4H), W_hh, bias.  The library runs
-tf.basicLSTMCell (gates i, j, f, o, forget bias 1) with 20 mixtures, so only
-plain-LSTM decoders with 20 mixtures fit.  A conditional model is exported
-at one z: z's input term is folded into the bias, and the decoder's initial
-state tanh(W z + b) goes into info.initial_state for pages to start from
-(the library's own zeroState() is zeros).
+The format (sketchgen/sketch_js.py) holds int16-quantised weights of a
+tf.basicLSTMCell decoder with 20 mixtures, so only plain-LSTM decoders with
+20 mixtures export.  A conditional model is exported at one z: z's input
+term is folded into the bias, and the decoder's initial state tanh(W z + b)
+goes into info.initial_state for pages to start from (the library's own
+zeroState() is zeros).
 
     python3 seq2seqVAE_export.py experiments/cat --out cat.json
     python3 seq2seqVAE_export.py experiments/cat --index 7 --out cat7.json
     python3 seq2seqVAE_export.py magenta_ckpt/ --scale_factor 41.7 --seed 0 --out m.json
+    python3 seq2seqVAE_export.py --import cat.gen.json --out experiments/cat_js
+    python3 seq2seqVAE_export.py --import cat --out experiments/cat_js   # pretrained, by name
 """
 import argparse
-import base64
-import json
 import os
 import sys
 
@@ -24,11 +23,10 @@ import numpy as np
 
 import seq2seqVAE as S
 import utils
-
-MAX_WEIGHT = 10.0        # the library decodes q -> MAX_WEIGHT * q / 32767
-QUANT_STEP = MAX_WEIGHT / 32767
-JS_NUM_MIXTURE = 20      # hard-coded in the library (NMIXTURE)
-STROKE_INPUTS = 5        # stroke-5 rows; z is not an input there
+from sketchgen import sketch_js
+from sketchgen.pretrained import PretrainedError
+from sketchgen.sketch_js import NUM_MIXTURE as JS_NUM_MIXTURE
+from sketchgen.sketch_js import STROKE_INPUTS
 
 
 class ExportError(ValueError):
@@ -60,12 +58,6 @@ def decoder_arrays(model, z=None):
     return [out.kernel.numpy(), out.bias.numpy(), w_xh[:STROKE_INPUTS], cell.W_hh.numpy(), bias]
 
 
-def quantize(array):
-    """float array -> the library's base64 int16 string (little-endian)."""
-    q = np.round(np.asarray(array, np.float64).ravel() / QUANT_STEP).astype('<i2')
-    return base64.b64encode(q.tobytes()).decode('ascii')
-
-
 def export_sketch_rnn_js(model, path, z=None, *, scale_factor, name='sketchgen'):
     """Writes `model`'s decoder as a @magenta/sketch JSON model to `path`.
 
@@ -85,10 +77,6 @@ def export_sketch_rnn_js(model, path, z=None, *, scale_factor, name='sketchgen')
         if z.shape != (hps.z_size,):
             raise ExportError(f'z has shape {z.shape}; the model takes ({hps.z_size},)')
     arrays = decoder_arrays(model, z)
-    largest = max(float(np.abs(a).max()) for a in arrays)
-    if largest > MAX_WEIGHT:  # the int16 scale holds only |w| <= 10
-        raise ExportError(f'cannot export for @magenta/sketch: a weight is {largest:.3g}, '
-                          f'beyond the format\'s +-{MAX_WEIGHT:g}')
     # @magenta/sketch reads only scale_factor; pages cap samples at
     # max_seq_len.  mode 2 ("gen") is the decoder-only layout in the older
     # sketch-rnn-js, which squashes z with tanh for version < 6 (ours is not).
@@ -97,9 +85,10 @@ def export_sketch_rnn_js(model, path, z=None, *, scale_factor, name='sketchgen')
     if z is not None:  # the state tanh(W z + b) the decoder starts from
         c, h = (s.numpy()[0] for s in model.initial_state(z[None], 1))
         info['initial_state'] = dict(c=c.tolist(), h=h.tolist())
-    dimensions = [list(a.shape) for a in arrays]
-    with open(path, 'w') as f:
-        json.dump([info, dimensions, [quantize(a) for a in arrays]], f)
+    try:
+        sketch_js.write_model(path, info, arrays)
+    except sketch_js.SketchJSError as err:
+        raise ExportError(f'cannot export for @magenta/sketch: {err}') from None
     return info
 
 
@@ -108,9 +97,16 @@ def export_sketch_rnn_js(model, path, z=None, *, scale_factor, name='sketchgen')
 # --------------------------------------------------------------------------
 def parse_args(argv):
     p = argparse.ArgumentParser(
-        description='Export a model for @magenta/sketch (a JSON file a web page can load).')
-    p.add_argument('model', help='experiment folder or Magenta checkpoint folder')
-    p.add_argument('--out', required=True, help='JSON file to write')
+        description='Export a model for @magenta/sketch (a JSON file a web page can load), '
+                    'or --import such a model as an experiment folder.')
+    p.add_argument('model', nargs='?', help='experiment folder or Magenta checkpoint folder')
+    p.add_argument('--import', dest='import_source', metavar='SOURCE',
+                   help='instead of exporting: read a @magenta/sketch model (a .json file, '
+                        'or the name of a pretrained model, downloaded once) and write it to '
+                        '--out as an experiment folder that seq2seqVAE_sample.py and '
+                        'load_model read')
+    p.add_argument('--out', required=True,
+                   help='JSON file to write (with --import: a new experiment folder)')
     p.add_argument('--checkpoint', default=None,
                    help="experiments: 'best' (default), 'latest' or a .weights.h5 file; "
                         'Magenta: a checkpoint prefix (default: the latest)')
@@ -129,7 +125,10 @@ def parse_args(argv):
                                     'sketch (.npy or .json rows of dx, dy, pen_lifted, data units)')
     p.add_argument('--data_dir', default='datasets',
                    help='where --index finds the data set (default: datasets)')
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if (args.model is None) == (args.import_source is None):
+        p.error('give either MODEL (to export) or --import SOURCE')
+    return args
 
 
 def choose_z(model, args, scale_factor):
@@ -157,8 +156,45 @@ def choose_z(model, args, scale_factor):
     return None, scale_factor
 
 
+def import_sketch_js(source, out_dir):
+    """Writes the @magenta/sketch model `source` (a .json file, or a
+    pretrained model's name) as an experiment folder: logs/model_config.json
+    (with its normalizing scale factor) and checkpoints/best.weights.h5.
+    Returns the model."""
+    if os.path.exists(out_dir) and os.listdir(out_dir):
+        raise ExportError(f'{out_dir}: already exists and is not empty; choose a new folder')
+    if os.path.isfile(source):
+        model = S.load_sketch_js(source)
+    elif source.endswith('.json') or os.sep in source:
+        raise FileNotFoundError(f'{source}: no such file')
+    else:
+        model = S.load_pretrained(source)
+    paths = S.experiment_paths(out_dir)
+    for path in (paths['config'], paths['best']):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    S.write_model_config(paths['config'], model.hps,
+                         normalizing_scale_factor=model.normalizing_scale_factor)
+    model.save_weights(paths['best'])
+    return model
+
+
+def main_import(args):
+    try:
+        model = import_sketch_js(args.import_source, args.out)
+    except (ExportError, FileNotFoundError, sketch_js.SketchJSError,
+            PretrainedError) as err:
+        sys.exit(f'error: {err}')
+    hps = model.hps
+    print(f'wrote {args.out}: a decoder-only LSTM ({hps.dec_rnn_size} units, '
+          f'{hps.num_mixture} mixtures, max_seq_len {hps.max_seq_len}, scale factor '
+          f'{model.normalizing_scale_factor:.4g}); draw from it with: '
+          f'python3 seq2seqVAE_sample.py {args.out} --num 10')
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.import_source is not None:
+        return main_import(args)
     try:
         model = S.load_model(args.model, args.checkpoint, batch_size=1)
         check_exportable(model)  # before any data is read

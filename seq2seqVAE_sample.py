@@ -1,9 +1,13 @@
 """Draws sketches from a trained sketch-rnn model into one SVG file.
 
     python3 seq2seqVAE_sample.py MODEL [--mode sample|reconstruct|interpolate]
+    python3 seq2seqVAE_sample.py --pretrained cat --num 10 --out cat.svg
 
 MODEL is an experiment folder (seq2seqVAE_train.py) or a Magenta checkpoint
-folder.  Modes, as in Magenta's sketch-rnn notebook:
+folder; --pretrained NAME downloads one of Magenta's pretrained decoder-only
+models once (decoder-only: sample mode only).  --animate draws stroke by
+stroke: an animated SVG, or a GIF when the file ends in .gif.
+Modes, as in Magenta's sketch-rnn notebook:
   sample       --num sketches from random z (decoder-only models: no z),
                drawn together by the batched sampler;
   reconstruct  encode sketches (test set --index, or --sketch files) and
@@ -21,6 +25,7 @@ import sys
 import numpy as np
 
 import utils
+from sketchgen.pretrained import PretrainedError
 
 PROG = os.path.basename(sys.argv[0])
 MODES = ('sample', 'reconstruct', 'interpolate')
@@ -50,7 +55,11 @@ def temperature(text):
 def parse_args(argv):
     p = OneLineParser(prog=PROG, description=__doc__,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('model', metavar='MODEL', help='experiment folder or Magenta checkpoint folder')
+    p.add_argument('model', metavar='MODEL', nargs='?',
+                   help='experiment folder or Magenta checkpoint folder')
+    p.add_argument('--pretrained', metavar='NAME',
+                   help="instead of MODEL: Magenta's pretrained model NAME (cat, ...; the list: "
+                        'sketchgen/pretrained_models.txt), downloaded once')
     p.add_argument('--mode', choices=MODES, default='sample')
     p.add_argument('--num', type=int, default=None,
                    help='sketches per row (sample: 10) or per input (reconstruct: 1)')
@@ -62,7 +71,10 @@ def parse_args(argv):
     p.add_argument('--checkpoint', default=None,
                    help="'best' (default), 'latest' or a .weights.h5 file")
     p.add_argument('--out', default=None, help='SVG file to write (default: MODE.svg)')
-    p.add_argument('--animate', action='store_true', help='draw the strokes one after another')
+    p.add_argument('--animate', nargs='?', const=True, default=None, metavar='FILE',
+                   help='draw the strokes one after another: into FILE if given (a GIF for '
+                        '.gif, else an animated SVG; --out is then drawn too only if given), '
+                        'else into --out')
     p.add_argument('--data_dir', default=None,
                    help='folder of the data set, for the test set and its scale factor '
                         '(default: the one in MODEL/logs/flags.json)')
@@ -74,6 +86,10 @@ def parse_args(argv):
                         'FILE.npz[:KEY[:INDEX]] (default: its first array)')
     p.add_argument('--steps', type=int, default=10, help='interpolation steps')
     args = p.parse_args(argv)
+    if (args.model is None) == (args.pretrained is None):
+        p.error('give either MODEL or --pretrained NAME')
+    if args.pretrained and args.mode != 'sample':
+        p.error('pretrained models are decoder-only (no encoder): only --mode sample')
     if args.num is not None and args.num < 1:
         p.error(f'--num must be at least 1, got {args.num}')
     if args.steps < 2:
@@ -156,16 +172,46 @@ def decode_rows(args, model, named_inputs):
     return [header] + rows
 
 
-def draw(rows, args):
-    out = args.out or f'{args.mode}.svg'
-    cells = [sketch for row in rows for sketch in row]
-    if len(cells) == 1:
-        draw_one = utils.draw_strokes_animated if args.animate else utils.draw_strokes
-        draw_one(cells[0], svg_filename=out)
+def draw(cells, ncols, out, animate):
+    """Writes the cells (a grid unless one) to `out`: an SVG, animated or not,
+    or a GIF drawing itself when `out` ends in .gif."""
+    if out.lower().endswith('.gif'):
+        if len(cells) == 1:
+            utils.draw_strokes_gif(cells[0], out)
+        else:
+            utils.draw_grid_gif(cells, out, ncols=ncols)
+    elif len(cells) == 1:
+        (utils.draw_strokes_animated if animate else utils.draw_strokes)(cells[0],
+                                                                         svg_filename=out)
     else:
-        draw_many = utils.draw_grid_animated if args.animate else utils.draw_grid
-        draw_many(cells, ncols=len(rows[0]), svg_filename=out)
+        draw_many = utils.draw_grid_animated if animate else utils.draw_grid
+        draw_many(cells, ncols=ncols, svg_filename=out)
     return out
+
+
+def draw_all(rows, args):
+    """The pictures the flags ask for -> the files written."""
+    cells = [sketch for row in rows for sketch in row]
+    ncols = len(rows[0])
+    animation = args.animate if isinstance(args.animate, str) else None
+    written = []
+    if animation is None or args.out:
+        written.append(draw(cells, ncols, args.out or f'{args.mode}.svg',
+                            args.animate is True))
+    if animation:
+        written.append(draw(cells, ncols, animation, True))
+    return written
+
+
+def load(args):
+    """The model the arguments name; one line on failure."""
+    import seq2seqVAE  # slow (TensorFlow): only once the arguments are checked
+    try:
+        if args.pretrained:
+            return seq2seqVAE.load_pretrained(args.pretrained)
+        return seq2seqVAE.load_model(args.model, args.checkpoint)
+    except (OSError, ValueError, seq2seqVAE.tf.errors.OpError, PretrainedError) as err:
+        fail(err)  # sketch_js.SketchJSError is a ValueError
 
 
 def main(argv=None):
@@ -174,12 +220,7 @@ def main(argv=None):
         args.sketches = [(spec, utils.load_sketch(spec)) for spec in args.sketch or []]
     except utils.SketchDataError as err:
         fail(err)
-    import seq2seqVAE  # slow (TensorFlow): only once the arguments are checked
-    import tensorflow as tf
-    try:
-        model = seq2seqVAE.load_model(args.model, args.checkpoint)
-    except (OSError, ValueError, tf.errors.OpError) as err:
-        fail(err)
+    model = load(args)
     if args.mode != 'sample' and not model.hps.conditional:
         fail(f'{args.model} is a decoder-only model (conditional=False): it has no encoder to '
              f'{args.mode} with; use --mode sample')
@@ -190,7 +231,7 @@ def main(argv=None):
             rows = decode_rows(args, model, input_sketches(args, model))
     except utils.SketchDataError as err:
         fail(err)
-    print(f'wrote {draw(rows, args)}')
+    print(f"wrote {', '.join(draw_all(rows, args))}")
 
 
 if __name__ == '__main__':

@@ -18,7 +18,7 @@ import re
 import numpy as np
 import svgwrite
 
-from sketchgen import download, quickdraw, safe_npz
+from sketchgen import download, quickdraw, raster, safe_npz
 
 logger = logging.getLogger(__name__)
 
@@ -587,3 +587,16 @@ def draw_grid_animated(sketches, ncols=10, svg_filename=None, factor=0.2,
     """draw_grid's layout, drawn stroke by stroke as draw_strokes_animated."""
     return draw_strokes_animated(grid_strokes(sketches, ncols), svg_filename,
                                  factor, seconds_per_stroke, stroke_width)
+
+
+def draw_strokes_gif(data, gif_filename, **options):
+    """A GIF of a stroke-3 sketch drawing itself, for pages and chat tools
+    that do not play SVG animations; options: sketchgen.raster.save_gif's."""
+    return raster.save_gif(data, gif_filename, **options)
+
+
+def draw_grid_gif(sketches, gif_filename, ncols=10, **options):
+    """draw_grid's layout as a GIF, the sketches drawn one after another
+    (128 pixels a column unless `size` says otherwise)."""
+    options.setdefault('size', 128 * min(ncols, len(sketches)))
+    return raster.save_gif(grid_strokes(sketches, ncols), gif_filename, **options)

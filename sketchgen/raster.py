@@ -1,4 +1,6 @@
 """Stroke-3 sketches as Pillow images: TensorBoard image panels and GIF frames."""
+import os
+
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -16,23 +18,42 @@ def pen_lines(strokes):
 
 
 def render(strokes, size=256, margin=8, line_width=2, upto=None):
-    """A square grayscale image of a stroke-3 sketch, scaled to fit.
+    """A grayscale image of a stroke-3 sketch, scaled to fit: size is the
+    side of a square, or (width, height).
 
     upto: draw only the first `upto` points, in the frame of the whole
     sketch, so that successive calls make the frames of an animation."""
     lines, (low, high) = pen_lines(strokes)
-    scale = (size - 2 * margin) / max(float((high - low).max()), 1e-6)
-    offset = margin + ((size - 2 * margin) - (high - low) * scale) / 2 - low * scale
-    image = Image.new('L', (size, size), 255)
+    inner = np.broadcast_to(size, (2,)) - 2 * margin
+    scale = float(np.min(inner / np.maximum(high - low, 1e-6)))
+    offset = margin + (inner - (high - low) * scale) / 2 - low * scale
+    image = Image.new('L', tuple(int(n) for n in np.broadcast_to(size, (2,))), 255)
     draw = ImageDraw.Draw(image)
     remaining = len(strokes) if upto is None else upto
     for line in lines:
         if remaining <= 0:
             break
-        xy = [tuple(p) for p in line[:remaining] * scale + offset]
+        points = line[:remaining]
         remaining -= len(line)
-        if len(xy) > 1:
-            draw.line(xy, fill=0, width=line_width, joint='curve')
-        else:
-            draw.point(xy, fill=0)
+        if np.ptp(points, axis=0).any():  # a line of no length draws nothing, as in the SVGs
+            draw.line([tuple(p) for p in points * scale + offset], fill=0, width=line_width,
+                      joint='curve')
     return image
+
+
+def save_gif(strokes, path, size=256, max_frames=60, frame_ms=40, hold_ms=1500, line_width=2):
+    """Writes a looping GIF of a stroke-3 sketch drawing itself point by point:
+    a blank frame, then up to `max_frames` frames that each add points in
+    drawing order, the last held for `hold_ms`.  The longer side of the
+    sketch's box is `size` pixels.  Returns `path`."""
+    _, (low, high) = pen_lines(strokes)
+    extent = np.maximum(high - low, 1e-6)
+    size = np.maximum(np.round(size * extent / extent.max()), 32).astype(int)
+    counts = np.unique(np.linspace(0, len(strokes), min(max_frames, len(strokes)) + 1).round())
+    frames = [render(strokes, size, line_width=line_width, upto=int(n)) for n in counts]
+    durations = [frame_ms] * (len(frames) - 1) + [hold_ms]
+    partial = f'{path}.part'  # a reader never sees half a GIF
+    frames[0].save(partial, format='GIF', save_all=True, append_images=frames[1:],
+                   duration=durations, loop=0, optimize=True)
+    os.replace(partial, path)
+    return path
