@@ -110,16 +110,16 @@ def hparam_values(hps, **extra):
             for name, value in sorted(values.items())}
 
 
-def write_run_summary(folder, hps, step, command_line, config_path, **extra):
+def write_run_summary(folder, trial_id, hps, step, command_line, config_path, **extra):
     """The run's hyper-parameters for the HParams dashboard (metrics from the
-    run's validation and train folders), and its model_config.json and
-    command line as text, at `step` (where it starts or resumes)."""
+    validation and train folders under `folder`), and its model_config.json
+    and command line as text, at `step` (where it starts or resumes)."""
     values = hparam_values(hps, **extra)
     writer = tf.summary.create_file_writer(folder)
     with writer.as_default(step=step):
         hp.hparams_config(hparams=[hp.HParam(name) for name in values],
                           metrics=[hp.Metric(tag, group=group) for tag, group in METRICS])
-        hp.hparams(values, trial_id=folder)
+        hp.hparams(values, trial_id=trial_id)
         with open(config_path) as f:
             config = json.dumps(json.load(f), indent=2)
         # Indented by four spaces: TensorBoard shows text summaries as Markdown.
@@ -132,7 +132,7 @@ def watch(trainer, exp_dir, valid_set, samples, command_line, **extra_hparams):
     """What the chief shows while it trains: the run's settings in
     TensorBoard and, with samples > 0, the grid at each validation."""
     paths = S.experiment_paths(exp_dir)
-    write_run_summary(paths['tensorboard'], trainer.hps, trainer.step, command_line,
+    write_run_summary(paths['tensorboard'], exp_dir, trainer.hps, trainer.step, command_line,
                       paths['config'], **extra_hparams)
     if samples:
         grid = SampleGrid(trainer.model, valid_set, samples, extra_hparams['seed'])

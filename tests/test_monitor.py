@@ -8,6 +8,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -42,11 +43,8 @@ def run(*argv):
 
 
 def train(data_dir, experiments, *more):
-    code, out, err = run('--data_dir', data_dir, '--data_set', 'a', '--experiment_dir', experiments,
-                         '--seed', SEED, '--hparams', HPARAMS, '--max_steps', 8, '--save_every', 4,
-                         *more)
-    assert code == 0, err
-    return out
+    return run('--data_dir', data_dir, '--data_set', 'a', '--experiment_dir', experiments,
+               '--seed', SEED, '--hparams', HPARAMS, '--max_steps', 8, '--save_every', 4, *more)
 
 
 @pytest.fixture(scope='module')
@@ -58,11 +56,23 @@ def data_dir(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def experiments(data_dir, tmp_path_factory):
-    """Two runs: a/exp with a grid of SAMPLES, a/exp_0 with --samples 0."""
+    """Two runs to step 8: a/exp with a grid of SAMPLES; a/exp_0 with
+    --samples 0, interrupted by SIGINT at step 6.  -> (folder, their outputs)."""
     folder = tmp_path_factory.mktemp('experiments')
-    out = train(data_dir, folder, '--samples', SAMPLES)
-    train(data_dir, folder, '--samples', 0)
-    return folder, out
+    code, finished, err = train(data_dir, folder, '--samples', SAMPLES)
+    assert code == 0, err
+    on_batch_end = T.ValidationCheckpoint.on_train_batch_end
+
+    def interrupt_at_6(self, batch, logs=None):
+        if self.trainer.step == 6:
+            signal.raise_signal(signal.SIGINT)  # the command's own handler takes it
+        on_batch_end(self, batch, logs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(T.ValidationCheckpoint, 'on_train_batch_end', interrupt_at_6)
+        code, interrupted, err = train(data_dir, folder, '--samples', 0)
+    assert code == 130, err
+    return folder, finished, interrupted
 
 
 def events(folder):
@@ -158,9 +168,7 @@ def dead_pid():
 def test_list_shows_finished_interrupted_and_running_runs(experiments):
     root = experiments[0] / 'listed'
     shutil.copytree(experiments[0] / 'a', root / 'a')
-    # exp_0 as if killed after its checkpoint at step 8 of 12; exp_1 live, exp_2 with a stale lock.
-    flags_path = root / 'a' / 'exp_0' / 'logs' / 'flags.json'
-    flags_path.write_text(json.dumps(dict(json.loads(flags_path.read_text()), end_step=12)))
+    # Copies of the interrupted exp_0: exp_1 locked by a live process, exp_2 by a dead one.
     for name, pid in (('exp_1', os.getpid()), ('exp_2', dead_pid())):
         shutil.copytree(root / 'a' / 'exp_0', root / 'a' / name)
         (root / 'a' / name / 'logs' / 'run.lock').write_text(json.dumps(
@@ -174,7 +182,7 @@ def test_list_shows_finished_interrupted_and_running_runs(experiments):
     for line in by_run.values():
         assert ' a ' in line and 'batch_size=4,dec_rnn_size=16' in line and 'z_size=4' in line
     assert ' 8/8 ' in by_run['a/exp'] and by_run['a/exp'].endswith('finished')
-    assert ' 8/12 ' in by_run['a/exp_0'] and by_run['a/exp_0'].endswith('interrupted (resumable)')
+    assert ' 6/8 ' in by_run['a/exp_0'] and by_run['a/exp_0'].endswith('interrupted (resumable)')
     assert f'running (pid {os.getpid()} on {socket.gethostname()}' in by_run['a/exp_1']
     assert by_run['a/exp_2'].endswith('interrupted (resumable)')  # its process is gone
     reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(
@@ -190,8 +198,10 @@ def test_list_of_a_missing_folder_is_one_line(tmp_path):
 
 
 def test_progress_line_shows_the_whole_run_and_stays_where_it_stopped(experiments, capsys):
-    out = experiments[1]
-    assert 'step 4/8 [' in out and 'step 8/8 [' in out  # the run's steps, not the interval's
+    finished, interrupted = experiments[1:]
+    assert 'step 4/8 [' in finished and 'step 8/8 [' in finished  # the run's steps
+    # Interrupted at step 6: the line ends there, not at the interval's end (step 8).
+    assert 'step 6/8 [' in interrupted and 'step 8/8' not in interrupted
     steps = iter([3, 3])  # created at step 3, stopped at step 3 (an interruption)
     bar = progress.RunProgress(lambda: next(steps), 10)
     bar.on_epoch_end(0)
