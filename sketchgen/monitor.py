@@ -36,10 +36,9 @@ class SampleGrid:
         rng = np.random.default_rng([seed, 13])  # apart from the seeds training uses
         self.z = rng.standard_normal((num, model.hps.z_size)).astype(np.float32)
         self.seeds = [int(s) for s in rng.integers(2 ** 31, size=len(SAMPLE_TEMPERATURES) + 1)]
-        picks = np.sort(rng.choice(len(valid_set.strokes), min(num, len(valid_set.strokes)),
-                                   replace=False))
+        count = len(valid_set.strokes)
+        picks = np.sort(rng.choice(count, num, replace=num > count))
         self.inputs = [valid_set.strokes[i] for i in picks]  # normalised, as the model reads them
-        self._encode = tf.function(model.encode)
 
     def rows(self):
         """[samples at each temperature...] and, for a model with an encoder,
@@ -52,11 +51,13 @@ class SampleGrid:
         return rows
 
     def encode_inputs(self):
-        """Posterior means of the fixed validation sketches, [num, z_size]."""
+        """Posterior means of the fixed validation sketches, [num, z_size].
+        Eager: its recurrent kernels are compiled already, and tracing the
+        whole encoder costs more than a run's validations save."""
         max_len = self.model.hps.max_seq_len
         padded = np.stack([utils.to_big_strokes(s, max_len) for s in self.inputs])
-        mu, _ = self._encode(tf.constant(padded, tf.float32),
-                             tf.constant([len(s) for s in self.inputs], tf.int32))
+        mu, _ = self.model.encode(tf.constant(padded, tf.float32),
+                                  tf.constant([len(s) for s in self.inputs], tf.int32))
         return tf.cast(mu, tf.float32).numpy()
 
     def _sample(self, temperature, z, seed):
@@ -72,13 +73,6 @@ def grid_image(rows, ncols):
     return np.asarray(image, np.uint8)[None, :, :, None]
 
 
-def write_atomic(path, text):
-    tmp = f'{path}.tmp'
-    with open(tmp, 'w') as f:
-        f.write(text)
-    os.replace(tmp, path)  # readers never see half a file
-
-
 class Monitor:
     """Draws the grid at each validation (chief only: other workers get none)."""
 
@@ -90,14 +84,16 @@ class Monitor:
     def draw(self, step):
         rows = self.grid.rows()
         svg = utils.draw_grid([s for row in rows for s in row], self.grid.num)
-        write_atomic(os.path.join(self.folder, f'step_{step:07d}.svg'), svg)
-        write_atomic(os.path.join(self.folder, 'latest.svg'), svg)
+        # Atomic writes: a reader never sees half a file.
+        S._atomic_write_text(os.path.join(self.folder, f'step_{step:07d}.svg'), svg)
+        S._atomic_write_text(os.path.join(self.folder, 'latest.svg'), svg)
         temperatures = ', '.join(f'{t:g}' for t in SAMPLE_TEMPERATURES)
+        samples, reconstructions = rows[:len(SAMPLE_TEMPERATURES)], rows[len(SAMPLE_TEMPERATURES):]
         with self.writer.as_default(step=step):
-            tf.summary.image('samples', grid_image(rows[:3], self.grid.num),
+            tf.summary.image('samples', grid_image(samples, self.grid.num),
                              description=f'rows: temperature {temperatures}, fixed z')
-            if len(rows) > 3:
-                tf.summary.image('reconstructions', grid_image(rows[3:], self.grid.num),
+            if reconstructions:
+                tf.summary.image('reconstructions', grid_image(reconstructions, self.grid.num),
                                  description='validation sketches, then their decodings at '
                                              f'temperature {RECONSTRUCTION_TEMPERATURE:g}')
         self.writer.flush()
