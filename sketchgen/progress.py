@@ -1,12 +1,13 @@
 """The training progress line: the whole run's steps and time left, not one
 validation interval's (Keras' ProgbarLogger restarts at each interval and
 jumps to the interval's end when training stops early)."""
+import shutil
 import sys
 import time
 
 import keras
 
-BAR_WIDTH = 30
+BAR_WIDTH = 20
 REDRAW_SECONDS = 0.2
 
 
@@ -38,13 +39,14 @@ class RunProgress(keras.callbacks.Callback):
         if step > self.start_step:
             left = (self.end_step - step) * elapsed / (step - self.start_step)
             text += f', {clock(left)} left'
-        costs = ' '.join(f'{name} {float(self.logs[name]):.4f}'
-                         for name in ('cost', 'r_cost', 'kl_cost') if name in self.logs)
+        costs = ' '.join(f'{label} {float(self.logs[name]):.4f}' for name, label in
+                         (('cost', 'cost'), ('r_cost', 'r'), ('kl_cost', 'kl')) if name in self.logs)
         return f'{text} - {costs}' if costs else text
 
     def draw(self, end=''):
         line = self.line()
         if sys.stdout.isatty():  # over the previous line, blanking what it leaves
+            line = line[:shutil.get_terminal_size().columns - 1]  # a wrapped line is not redrawn
             line, self.drawn = '\r' + line.ljust(self.drawn), len(line)
         sys.stdout.write(line + end)
         sys.stdout.flush()

@@ -205,4 +205,4 @@ def test_progress_line_shows_the_whole_run_and_stays_where_it_stopped(experiment
     steps = iter([3, 3])  # created at step 3, stopped at step 3 (an interruption)
     bar = progress.RunProgress(lambda: next(steps), 10)
     bar.on_epoch_end(0)
-    assert capsys.readouterr().out.startswith('step 3/10 [=========>')
+    assert capsys.readouterr().out.startswith('step 3/10 [======>')
