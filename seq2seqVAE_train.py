@@ -5,12 +5,14 @@ folders, TensorBoard, best/latest checkpoints and exact resume.
     python3 seq2seqVAE_train.py --resume experiments/cat/exp
     python3 seq2seqVAE_train.py --resume experiments/cat/exp --epochs 40   # a new end
     python3 seq2seqVAE_train.py --evaluate experiments/cat/exp
+    python3 seq2seqVAE_train.py --list experiments
 """
 import argparse
 import json
 import math
 import os
 import re
+import shlex
 import shutil
 import signal
 import sys
@@ -23,6 +25,7 @@ import tensorflow as tf
 import keras
 
 import utils
+from sketchgen import monitor, progress, runs
 
 DESCRIPTION = __doc__.split('\n\n')[0]
 DEFAULT_EPOCHS = 20
@@ -53,6 +56,12 @@ def parse_args(argv=None):
     p.add_argument('--save_every', type=int, default=None,
                    help='steps between validations and checkpoints; default: once an epoch')
     p.add_argument('--seed', type=int, default=None, help='random seed; default: a random one')
+    p.add_argument('--samples', type=int, default=None, metavar='N',
+                   help='at each validation draw N samples per temperature and N reconstructions '
+                        f'(samples/ and TensorBoard); 0: none; default: {monitor.DEFAULT_SAMPLES} '
+                        "(with --resume: the run's own)")
+    p.add_argument('--list', nargs='?', const='experiments', metavar='DIR',
+                   help='list the runs under DIR (default: experiments) and exit')
     p.add_argument('--evaluate', metavar='PATH',
                    help="print valid and test costs of an experiment's best checkpoint, and exit")
     p.add_argument('--checkpoint', metavar='FILE',
@@ -237,6 +246,7 @@ class Trainer:
                                                                          'train'))
                              if chief else tf.summary.create_noop_writer())
         self.callback = ValidationCheckpoint(self)
+        self.monitor = None  # a monitor.Monitor drawing at each validation
         self.last_time, self.last_step = time.time(), 0
 
     @property
@@ -288,10 +298,13 @@ class Trainer:
         else:
             line += (f'; best {float(self.best_valid_cost.numpy()):.4f} '
                      f'at step {int(self.best_step.numpy())}')
+        scalars.update(best_valid_cost=float(self.best_valid_cost.numpy()))
         with self.writer.as_default(step=step):
             for name, value in scalars.items():
                 tf.summary.scalar(name, value)
         self.writer.flush()
+        if self.monitor:
+            self.monitor.draw(step)
         self.save_latest()
         print(line, flush=True)
         self.last_time, self.last_step = time.time(), step
@@ -305,8 +318,9 @@ class Trainer:
         """Trains up to end_step in validation intervals of steps_per_epoch
         (a partial first or last interval where the run starts or ends
         between boundaries).  Returns 'done', 'nan' or the signal's name."""
-        # The progress bar first, so it closes its line before validation prints.
-        callbacks = [keras.callbacks.ProgbarLogger(), self.callback] if self.chief else [self.callback]
+        # The progress line first, so it closes its line before validation prints.
+        callbacks = ([progress.RunProgress(lambda: self.step, end_step), self.callback]
+                     if self.chief else [self.callback])
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         self.last_time, self.last_step = time.time(), self.step
         try:
@@ -322,7 +336,7 @@ class Trainer:
                     epochs, steps = epoch + 1, stop - start
                 self.model.fit(batch_dataset(self.train_set, self.seed, start, stop, self.strategy),
                                initial_epoch=epoch, epochs=epochs, steps_per_epoch=steps,
-                               callbacks=callbacks, shuffle=False, verbose=int(self.chief))
+                               callbacks=callbacks, shuffle=False, verbose=0)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -391,6 +405,13 @@ def start_weights(model, path):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.list is not None:
+        if not os.path.isdir(args.list):
+            fail(f'{args.list}: no such folder')
+        print('\n'.join(runs.list_runs(args.list)))
+        return
+    if args.samples is not None and args.samples < 0:
+        fail(f'--samples {args.samples}: give 0 (none) or more')
     if args.evaluate:
         evaluate(args.evaluate, args.data_dir)
         return
@@ -411,6 +432,8 @@ def main(argv=None):
         data_dir, seed = args.data_dir or flags['data_dir'], flags['seed']
         save_every, end_step = flags['save_every'], flags['end_step']
         precision = args.precision or flags.get('precision') or 'float32'
+        samples = (args.samples if args.samples is not None
+                   else flags.get('samples', monitor.DEFAULT_SAMPLES))
     else:
         hps = S.get_default_hparams()
         try:
@@ -425,6 +448,7 @@ def main(argv=None):
         if args.epochs is None:
             args.epochs = DEFAULT_EPOCHS
         precision = args.precision = args.precision or 'float32'
+        samples = args.samples = monitor.DEFAULT_SAMPLES if args.samples is None else args.samples
     replicas = strategy.num_replicas_in_sync
     if hps.batch_size % replicas:
         fail(f'batch_size {hps.batch_size} is the global batch: it must divide among the '
@@ -434,9 +458,10 @@ def main(argv=None):
     steps_per_epoch = save_every or train_set.num_batches
 
     given = {name: value for name, value in (('epochs', args.epochs), ('max_steps', args.max_steps),
-                                             ('precision', args.precision)) if value is not None}
+                                             ('precision', args.precision), ('samples', args.samples))
+             if value is not None}
     if args.resume and given:
-        # A new end or precision for the run, recorded so that a later --resume keeps it.
+        # A new end, precision or grid for the run, recorded so that a later --resume keeps it.
         if 'epochs' in given or 'max_steps' in given:
             end_step = min(given.get('max_steps', math.inf),
                            given.get('epochs', math.inf) * train_set.num_batches)
@@ -473,6 +498,10 @@ def main(argv=None):
         elif args.checkpoint:
             start_weights(trainer.model, args.checkpoint)
             trainer.model.optimizer.iterations.assign(args.initial_epoch * train_set.num_batches)
+        if chief:
+            command = shlex.join(['seq2seqVAE_train.py'] + (sys.argv[1:] if argv is None else list(argv)))
+            monitor.watch(trainer, exp_dir, valid_set, samples, command, seed=seed,
+                          precision=precision)
         print(f'Experiment {exp_dir}: {train_set.num_batches} batches an epoch, '
               f'validating every {steps_per_epoch} steps, training to step {end_step}')
 

@@ -18,16 +18,17 @@ def pen_lines(strokes):
 
 
 def render(strokes, size=256, margin=8, line_width=2, upto=None):
-    """A grayscale image of a stroke-3 sketch, scaled to fit: size is the
-    side of a square, or (width, height).
+    """A grayscale image of a stroke-3 sketch, scaled to fit, centred.
+    size: pixels of a square, or (width, height).
 
     upto: draw only the first `upto` points, in the frame of the whole
     sketch, so that successive calls make the frames of an animation."""
     lines, (low, high) = pen_lines(strokes)
-    inner = np.broadcast_to(size, (2,)) - 2 * margin
-    scale = float(np.min(inner / np.maximum(high - low, 1e-6)))
-    offset = margin + (inner - (high - low) * scale) / 2 - low * scale
-    image = Image.new('L', tuple(int(n) for n in np.broadcast_to(size, (2,))), 255)
+    width, height = (size, size) if np.isscalar(size) else size
+    frame = np.array([width, height]) - 2 * margin
+    scale = float((frame / np.maximum(high - low, 1e-6)).min())
+    offset = margin + (frame - (high - low) * scale) / 2 - low * scale
+    image = Image.new('L', (width, height), 255)
     draw = ImageDraw.Draw(image)
     remaining = len(strokes) if upto is None else upto
     for line in lines:

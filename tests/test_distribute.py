@@ -36,7 +36,8 @@ TIMEOUT = 600
 
 def train_args(data_dir, experiment_dir, hparams, *more):
     return ['--data_dir', str(data_dir), '--data_set', 'a', '--experiment_dir',
-            str(experiment_dir), '--seed', str(SEED), '--hparams', hparams, *map(str, more)]
+            str(experiment_dir), '--seed', str(SEED), '--hparams', hparams, '--samples', '0',
+            *map(str, more)]
 
 
 # ---------------------------------------------------------------------------
