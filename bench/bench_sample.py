@@ -115,11 +115,11 @@ def bench_model(name, checkpoint, args):
             args.single)
     for num in args.batch:
         measure(name, 'sample_batch natural', num,
-                lambda: S.sample_batch(model, num, STEPS, 1.0, seed=0), magenta, args.repeats)
+                lambda num=num: S.sample_batch(model, num, STEPS, 1.0, seed=0), magenta, args.repeats)
     never_ending(model)
     for num in args.batch:
         measure(name, 'sample_batch full', num,
-                lambda: S.sample_batch(model, num, STEPS, 1.0, seed=0), magenta, args.repeats)
+                lambda num=num: S.sample_batch(model, num, STEPS, 1.0, seed=0), magenta, args.repeats)
 
 
 def main():
