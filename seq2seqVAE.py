@@ -31,6 +31,7 @@ import tensorflow as tf
 import keras
 
 import utils
+from sketchgen import atomic
 
 # --------------------------------------------------------------------------
 # Hyper-parameters: Magenta's names and defaults.
@@ -899,7 +900,7 @@ CONFIG_EXTRAS = ('normalizing_scale_factor',)
 def write_model_config(path, hps, **extras):
     """model_config.json: every hyper-parameter plus data facts (scale factor)."""
     values = dict(hps.values(), **extras)
-    _atomic_write_text(path, json.dumps(values, indent=2, sort_keys=True))
+    atomic.write_json(path, values, sort_keys=True)
 
 
 def read_model_config(path):
@@ -910,17 +911,11 @@ def read_model_config(path):
     return get_default_hparams().parse_json(json.dumps(values)), extras
 
 
-def _atomic_write_text(path, text):
-    tmp = f'{path}.tmp'
-    with open(tmp, 'w') as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def experiment_paths(exp_dir):
     return dict(config=os.path.join(exp_dir, 'logs', 'model_config.json'),
                 log=os.path.join(exp_dir, 'logs', 'log.txt'),
                 flags=os.path.join(exp_dir, 'logs', 'flags.json'),
+                lock=os.path.join(exp_dir, 'logs', 'run.lock'),
                 best=os.path.join(exp_dir, 'checkpoints', 'best.weights.h5'),
                 latest=os.path.join(exp_dir, 'checkpoints', 'latest'),
                 tensorboard=os.path.join(exp_dir, 'tensorboard'))
