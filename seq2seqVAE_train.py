@@ -406,9 +406,12 @@ def lock_experiment(exp_dir, cleanup):
         cleanup.enter_context(lock)
     except OSError as err:
         fail(f'{lock.path}: cannot lock the experiment: {one_line(err)}')
-    if lock.previous:
+    if lock.previous:  # a killed run's: what it was writing when killed goes too
         print(f'{exp_dir}: taking over the lock of {describe(lock.previous)}, '
               'which is no longer running')
+        paths = S.experiment_paths(exp_dir)
+        for key in ('config', 'best'):
+            atomic.remove_leftovers(os.path.dirname(paths[key]), lock.previous.get('pid'))
 
 
 def write_or_fail(path, write):
