@@ -221,7 +221,7 @@ class Trainer:
         self.hps, self.seed, self.steps_per_epoch = hps, seed, steps_per_epoch
         self.train_set, self.valid_set, self.test_set = data
         self.strategy, self.chief = strategy, chief
-        self.paths = S.experiment_paths(exp_dir)
+        self.exp_dir, self.paths = exp_dir, S.experiment_paths(exp_dir)
         with strategy.scope():
             self.model = S.Seq2seqModel(hps, seed=seed, dtype=S.PRECISIONS[precision])
             self.model.compile(optimizer=S.make_optimizer(hps))
@@ -333,11 +333,14 @@ class Trainer:
         except (OSError, tf.errors.OpError) as err:
             if self.manager.latest_checkpoint != path:
                 for leftover in itertools.chain(*map(glob.glob, leftovers)):
-                    shutil.rmtree(leftover) if os.path.isdir(leftover) else os.remove(leftover)
+                    if os.path.isdir(leftover):
+                        shutil.rmtree(leftover)
+                    else:
+                        os.remove(leftover)
             previous = self.manager.latest_checkpoint or 'no checkpoint yet'
             fail(f'{path}: cannot write it ({one_line(err)}); stopped at step {self.step}. '
                  f'Kept: {previous}. Free some space, then: python3 seq2seqVAE_train.py '
-                 f'--resume {os.path.dirname(os.path.dirname(self.paths["latest"]))}')
+                 f'--resume {self.exp_dir}')
 
     def train(self, end_step):
         """Trains up to end_step in validation intervals of steps_per_epoch

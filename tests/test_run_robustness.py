@@ -4,6 +4,7 @@ settings (--hparams save_every/data_set/is_training, --resume retyped).
 
 Tiny models; everything but the kill -9 test runs seq2seqVAE_train.main in
 this process (helpers from test_train)."""
+import itertools
 import json
 import os
 import queue
@@ -96,8 +97,9 @@ T.main(sys.argv[1:])
 
 
 def life(driver, argv, kill, delay=0.0):
-    """Runs the command until `kill` says when: ('time', seconds after
-    training starts), ('write', n: during the n-th announced write) or None.
+    """Runs the command until `kill` says when: ('start', 0) as training
+    starts; after this life's first validation, ('time', seconds) later or
+    ('write', n) during the n-th announced write; None: never.
     -> (return code, stdout)."""
     env = dict(os.environ, PYTHONUNBUFFERED='1', TF_CPP_MIN_LOG_LEVEL='2',
                KILL_TEST_DELAY=str(delay))
@@ -106,7 +108,7 @@ def life(driver, argv, kill, delay=0.0):
     lines = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in process.stdout] + [lines.put(None)],
                      daemon=True).start()
-    out, started, writes = [], None, 0
+    out, validated, writes = [], None, 0
     try:
         while True:
             try:
@@ -116,9 +118,12 @@ def life(driver, argv, kill, delay=0.0):
             if line is None:
                 break
             out.append(line)
-            started = started or (time.monotonic() if line.startswith('Experiment ') else None)
-            writes += line.startswith('WRITING')
-            if kill and ((kill[0] == 'time' and started and time.monotonic() - started >= kill[1])
+            if validated is None and re.match(r'step \d+: valid', line):
+                validated = time.monotonic()
+            writes += bool(validated and line.startswith('WRITING'))
+            if kill and ((kill[0] == 'start' and line.startswith('Experiment '))
+                         or (kill[0] == 'time' and validated
+                             and time.monotonic() - validated >= kill[1])
                          or (kill[0] == 'write' and writes == kill[1])):
                 process.kill()
                 break
@@ -146,7 +151,7 @@ def check_readable(exp_dir):
 def test_kill_9_at_random_moments_loses_nothing(data_dir, tmp_path):
     seed = 20260  # replay a failure with its seed
     rng = np.random.default_rng(seed)
-    end, save_every = 60, 3
+    end, save_every = 90, 3
     command = args(data_dir, tmp_path / 'experiments', '--max_steps', end, '--save_every', save_every)
     reference = run(*args(data_dir, tmp_path / 'reference', '--max_steps', end,
                           '--save_every', save_every))
@@ -156,11 +161,11 @@ def test_kill_9_at_random_moments_loses_nothing(data_dir, tmp_path):
     driver = tmp_path / 'driver.py'
     driver.write_text(DRIVER.format(root=ROOT))
     exp_dir = os.path.join(tmp_path, 'experiments', 'a', 'exp')
-    # The first kill comes before the first checkpoint (training has not
-    # started its first step); then kills at random times and during writes.
-    kills = [('time', 0.0)] + [('time', float(rng.uniform(0.5, 4.0))) if mode == 'time'
-                               else ('write', int(rng.integers(1, 4)))
-                               for mode in rng.permutation(['time'] * 3 + ['write'] * 3)]
+    # The first kill comes before the first checkpoint; then, once each life
+    # has validated, kills at random times and during checkpoint writes.
+    kills = [('start', 0)] + [('time', float(rng.uniform(0.0, 1.0))) if mode == 'time'
+                              else ('write', int(rng.integers(1, 4)))
+                              for mode in rng.permutation(['time'] * 2 + ['write'] * 3)]
     steps = []
     for i, kill in enumerate(kills + [None]):
         code, out = life(driver, command if i == 0 else ('--resume', exp_dir), kill,
@@ -177,6 +182,7 @@ def test_kill_9_at_random_moments_loses_nothing(data_dir, tmp_path):
         prefix = check_readable(exp_dir)
         steps.append(prefix and int(prefix.rsplit('-', 1)[1]))
     assert steps[0] is None  # the first resume started from step 0
+    assert all(a < b for a, b in itertools.pairwise(steps[1:])), steps  # then each went on
     assert len(kills) >= 6 and not glob_leftovers(exp_dir)
 
     killed, uninterrupted = run('--evaluate', exp_dir), run('--evaluate', ref_dir)
