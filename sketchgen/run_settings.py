@@ -97,10 +97,8 @@ def check_resume_matches(args, hps, flags):
     own = {'seed': args.seed, 'save_every': args.save_every}
     if args.checkpoint:
         own.update(checkpoint=args.checkpoint, initial_epoch=args.initial_epoch)
-    for name, value in own.items():
-        was = flags.get(name, 0 if name == 'initial_epoch' else None)
-        if value is not None and value != was:
-            differ.append((f'--{name}', value, was))
+    differ += [(f'--{name}', value, flags.get(name)) for name, value in own.items()
+               if value is not None and value != flags.get(name)]
     if differ:
         listed = '; '.join(f'{name} {value} (recorded: {was})' for name, value, was in differ)
         raise SettingsError(

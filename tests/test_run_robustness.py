@@ -364,7 +364,7 @@ def test_save_every_in_hparams_is_the_validation_interval(data_dir, tmp_path, fl
     result = run('--data_dir', data_dir, '--data_set', 'a', '--experiment_dir', tmp_path,
                  '--seed', SEED, '--hparams', f'{HPARAMS},save_every={hparam}', *more)
     assert result.code == 0, result.err
-    assert [int(s) for s in re.findall(r'^step (\d+): valid', result.out, re.M)] \
+    assert [int(s) for s in re.findall(r'^step (\d+): valid', result.out, re.MULTILINE)] \
         == validations
     paths = S.experiment_paths(os.path.join(tmp_path, 'a', 'exp'))
     for key in ('flags', 'config'):
