@@ -31,7 +31,7 @@ import tensorflow as tf
 import keras
 
 import utils
-from sketchgen import pretrained, sketch_js
+from sketchgen import atomic, pretrained, sketch_js
 
 # --------------------------------------------------------------------------
 # Hyper-parameters: Magenta's names and defaults.
@@ -971,7 +971,7 @@ CONFIG_EXTRAS = ('normalizing_scale_factor',)
 def write_model_config(path, hps, **extras):
     """model_config.json: every hyper-parameter plus data facts (scale factor)."""
     values = dict(hps.values(), **extras)
-    _atomic_write_text(path, json.dumps(values, indent=2, sort_keys=True))
+    atomic.write_json(path, values, sort_keys=True)
 
 
 ARCHITECTURE = ('conditional', 'enc_model', 'enc_rnn_size', 'dec_model', 'dec_rnn_size',
@@ -1007,17 +1007,11 @@ def read_model_config(path, **overrides):
     return hps, extras
 
 
-def _atomic_write_text(path, text):
-    tmp = f'{path}.tmp'
-    with open(tmp, 'w') as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def experiment_paths(exp_dir):
     return dict(config=os.path.join(exp_dir, 'logs', 'model_config.json'),
                 log=os.path.join(exp_dir, 'logs', 'log.txt'),
                 flags=os.path.join(exp_dir, 'logs', 'flags.json'),
+                lock=os.path.join(exp_dir, 'logs', 'run.lock'),
                 best=os.path.join(exp_dir, 'checkpoints', 'best.weights.h5'),
                 latest=os.path.join(exp_dir, 'checkpoints', 'latest'),
                 tensorboard=os.path.join(exp_dir, 'tensorboard'))

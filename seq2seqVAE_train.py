@@ -8,7 +8,10 @@ folders, TensorBoard, best/latest checkpoints and exact resume.
     python3 seq2seqVAE_train.py --list experiments
 """
 import argparse
-import json
+import contextlib
+import functools
+import glob
+import itertools
 import math
 import os
 import re
@@ -25,12 +28,14 @@ import tensorflow as tf
 import keras
 
 import utils
-from sketchgen import monitor, progress, runs
+from sketchgen import atomic, monitor, progress, runs
+from sketchgen.run_lock import LockedError, RunLock, describe
+from sketchgen.run_settings import (DEFAULT_DATA_SET, SettingsError, check_resume_matches,
+                                    new_run_hparams, read_experiment)
 
 DESCRIPTION = __doc__.split('\n\n')[0]
 DEFAULT_EPOCHS = 20
 DEFAULT_DATA_DIR = 'datasets'
-DEFAULT_DATA_SET = 'cat'
 LOG_EVERY = 20  # steps between training summaries, as Magenta
 
 
@@ -95,11 +100,22 @@ class Tee:
     def isatty(self):
         return self.stream.isatty()
 
+    def close(self):
+        """Gives sys.stdout back and closes the log."""
+        sys.stdout = self.stream
+        self.file.close()
+
 
 def fail(message):
     """One clear line on stderr, no traceback."""
     print(f'error: {message}', file=sys.stderr)
     sys.exit(2)
+
+
+def one_line(err):
+    """The first line of an error's message (TensorFlow's and h5py's run on)."""
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
 
 
 # --------------------------------------------------------------------------
@@ -117,10 +133,6 @@ def new_experiment_dir(root, data_sets):
             return path
         except FileExistsError:
             continue
-
-
-def npz_names(names):
-    return [n if n.endswith('.npz') else f'{n}.npz' for n in names]
 
 
 def make_strategy(name):
@@ -217,7 +229,7 @@ class Trainer:
         self.hps, self.seed, self.steps_per_epoch = hps, seed, steps_per_epoch
         self.train_set, self.valid_set, self.test_set = data
         self.strategy, self.chief = strategy, chief
-        self.paths = S.experiment_paths(exp_dir)
+        self.exp_dir, self.paths = exp_dir, S.experiment_paths(exp_dir)
         with strategy.scope():
             self.model = S.Seq2seqModel(hps, seed=seed, dtype=S.PRECISIONS[precision])
             self.model.compile(optimizer=S.make_optimizer(hps))
@@ -240,11 +252,6 @@ class Trainer:
         # their scratch folder (tf.distribute needs every worker to save).
         latest_dir = self.paths['latest'] if chief else os.path.join(scratch_dir, 'latest')
         self.manager = tf.train.CheckpointManager(self.checkpoint, latest_dir, max_to_keep=2)
-        self.writer = (tf.summary.create_file_writer(os.path.join(self.paths['tensorboard'], 'validation'))
-                       if chief else tf.summary.create_noop_writer())
-        self.train_writer = (tf.summary.create_file_writer(os.path.join(self.paths['tensorboard'],
-                                                                         'train'))
-                             if chief else tf.summary.create_noop_writer())
         self.callback = ValidationCheckpoint(self)
         self.monitor = None  # a monitor.Monitor drawing at each validation
         self.last_time, self.last_step = time.time(), 0
@@ -252,6 +259,21 @@ class Trainer:
     @property
     def step(self):
         return int(self.model.optimizer.iterations.numpy())
+
+    # Event files are made on first use, so a run refused before training
+    # (a corrupt checkpoint) adds nothing to the experiment folder.
+    @functools.cached_property
+    def writer(self):
+        return self._summary_writer('validation')
+
+    @functools.cached_property
+    def train_writer(self):
+        return self._summary_writer('train')
+
+    def _summary_writer(self, name):
+        if not self.chief:
+            return tf.summary.create_noop_writer()
+        return tf.summary.create_file_writer(os.path.join(self.paths['tensorboard'], name))
 
     def restore(self, path):
         try:
@@ -292,9 +314,8 @@ class Trainer:
                            test_kl_cost=test['kl_cost'])
             line += f'; new best, test cost {test["cost"]:.4f}'
             if self.chief:
-                tmp = os.path.join(os.path.dirname(self.paths['best']), 'best-tmp.weights.h5')
-                model.save_weights(tmp)
-                os.replace(tmp, self.paths['best'])  # atomic: never a half-written best
+                self.write_or_stop(self.paths['best'],
+                                   lambda: atomic.replace_file(self.paths['best'], model.save_weights))
         else:
             line += (f'; best {float(self.best_valid_cost.numpy()):.4f} '
                      f'at step {int(self.best_step.numpy())}')
@@ -312,7 +333,26 @@ class Trainer:
     def save_latest(self):
         # CheckpointManager writes the files first and then swaps the
         # `checkpoint` index atomically, so a kill leaves the previous one.
-        self.manager.save(checkpoint_number=self.step)
+        prefix = os.path.join(self.manager.directory, f'ckpt-{self.step}')
+        self.write_or_stop(prefix, lambda: self.manager.save(checkpoint_number=self.step),
+                           leftovers=(prefix + '.*', prefix + '_temp*'))
+
+    def write_or_stop(self, path, write, leftovers=()):
+        """write(), or on a failed write (a full disk) remove what it left and
+        stop the run with one line: the previous checkpoint is untouched."""
+        try:
+            write()
+        except (OSError, tf.errors.OpError) as err:
+            if self.manager.latest_checkpoint != path:
+                for leftover in itertools.chain(*map(glob.glob, leftovers)):
+                    if os.path.isdir(leftover):
+                        shutil.rmtree(leftover)
+                    else:
+                        os.remove(leftover)
+            previous = self.manager.latest_checkpoint or 'no checkpoint yet'
+            fail(f'{path}: cannot write it ({one_line(err)}); stopped at step {self.step}. '
+                 f'Kept: {previous}. Free some space, then: python3 seq2seqVAE_train.py '
+                 f'--resume {self.exp_dir}')
 
     def train(self, end_step):
         """Trains up to end_step in validation intervals of steps_per_epoch
@@ -362,27 +402,97 @@ def load_data(data_dir, hps, seed):
         fail(str(err))
 
 
-def read_experiment(exp_dir):
-    paths = S.experiment_paths(exp_dir)
-    for key in ('config', 'flags'):
-        if not os.path.exists(paths[key]):
-            fail(f'{paths[key]}: missing; is {exp_dir} an experiment folder made by this script?')
+# --------------------------------------------------------------------------
+# Runs: a new one, or a recorded one resumed
+# --------------------------------------------------------------------------
+def seeded_data(data_dir, hps, seed, strategy):
+    """The data sets, after seeding every generator with the run's seed."""
+    replicas = strategy.num_replicas_in_sync
+    if hps.batch_size % replicas:
+        fail(f'batch_size {hps.batch_size} is the global batch: it must divide among the '
+             f'{replicas} replicas of the tf.distribute strategy')
+    keras.utils.set_random_seed(seed)
+    return load_data(data_dir, hps, seed)[:3]
+
+
+def lock_experiment(exp_dir, cleanup):
+    """Holds the run's lock until `cleanup` closes; refuses a live holder."""
+    lock = RunLock(S.experiment_paths(exp_dir)['lock'])
     try:
-        hps, extras = S.read_model_config(paths['config'])
-        with open(paths['flags']) as f:
-            flags = json.load(f)
-    except (ValueError, KeyError) as err:
-        fail(f'{paths["config"]}: unreadable experiment settings: {err}')
-    return hps, extras, flags
+        cleanup.enter_context(lock)
+    except OSError as err:
+        fail(f'{lock.path}: cannot lock the experiment: {one_line(err)}')
+    if lock.previous:  # a killed run's: what it was writing when killed goes too
+        print(f'{exp_dir}: taking over the lock of {describe(lock.previous)}, '
+              'which is no longer running')
+        paths = S.experiment_paths(exp_dir)
+        for key in ('config', 'best'):
+            atomic.remove_leftovers(os.path.dirname(paths[key]), lock.previous.get('pid'))
 
 
+def write_or_fail(path, write):
+    try:
+        write()
+    except OSError as err:
+        fail(f'{path}: cannot write it: {one_line(err)}')
+
+
+def new_run(args, strategy, chief, scratch, cleanup):
+    """A new run's folder and data -> (exp_dir, hps, flags, data)."""
+    hps, save_every = new_run_hparams(args)
+    data_dir = args.data_dir or DEFAULT_DATA_DIR
+    seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2 ** 31)
+    data = seeded_data(data_dir, hps, seed, strategy)
+    num_batches = data[0].num_batches
+    hps.save_every = save_every = save_every or num_batches  # the effective interval
+    args.epochs = DEFAULT_EPOCHS if args.epochs is None else args.epochs
+    args.precision = args.precision or 'float32'
+    args.samples = monitor.DEFAULT_SAMPLES if args.samples is None else args.samples
+    end_step = min(hps.num_steps, args.epochs * num_batches)
+    exp_dir = new_experiment_dir(args.experiment_dir, hps.data_set) if chief else scratch
+    paths = S.experiment_paths(exp_dir)
+    for folder in ('logs', 'checkpoints', 'tensorboard'):
+        os.makedirs(os.path.join(exp_dir, folder), exist_ok=True)
+    if chief:
+        lock_experiment(exp_dir, cleanup)
+    write_or_fail(paths['config'], lambda: S.write_model_config(
+        paths['config'], hps, normalizing_scale_factor=float(data[0].scale_factor)))
+    flags = dict(vars(args), data_dir=data_dir, seed=seed, save_every=save_every,
+                 end_step=end_step)
+    write_or_fail(paths['flags'], lambda: atomic.write_json(paths['flags'], flags))
+    return exp_dir, hps, flags, data
+
+
+def resumed_run(args, strategy, chief, cleanup):
+    """A recorded run, its end moved by --epochs/--max_steps -> (exp_dir, hps, flags, data)."""
+    exp_dir = args.resume
+    hps, flags = read_experiment(exp_dir)
+    check_resume_matches(args, hps, flags)
+    if chief:
+        lock_experiment(exp_dir, cleanup)
+    data = seeded_data(args.data_dir or flags['data_dir'], hps, flags['seed'], strategy)
+    given = {name: value for name, value in (('epochs', args.epochs), ('max_steps', args.max_steps),
+                                             ('precision', args.precision), ('samples', args.samples))
+             if value is not None}
+    if 'epochs' in given or 'max_steps' in given:  # a new end, recorded for a later --resume
+        given['end_step'] = min(given.get('max_steps', math.inf),
+                                given.get('epochs', math.inf) * data[0].num_batches)
+    return exp_dir, hps, dict(flags, **given), data
+
+
+# --------------------------------------------------------------------------
+# Commands
+# --------------------------------------------------------------------------
 def evaluate(exp_dir, data_dir=None):
-    hps, _, flags = read_experiment(exp_dir)
+    hps, flags = read_experiment(exp_dir)
     _, valid_set, test_set, _ = load_data(data_dir or flags['data_dir'], hps, seed=0)
     try:
         model = S.load_model(exp_dir)
     except FileNotFoundError as err:
         fail(str(err))
+    except (OSError, ValueError) as err:
+        fail(f'{S.experiment_paths(exp_dir)["best"]}: cannot load it (corrupt, or written for '
+             f'another configuration): {one_line(err)}')
     for name, data in (('valid', valid_set), ('test', test_set)):
         for masked in (False, True):
             costs = S.evaluate_costs(model, data, mask_pen_loss=masked)
@@ -393,18 +503,71 @@ def evaluate(exp_dir, data_dir=None):
 def start_weights(model, path):
     """Weights to start from: a .weights.h5, an experiment or a Magenta folder."""
     try:
-        source = path if path.endswith('.weights.h5') else S.load_model(path)
-    except (FileNotFoundError, ValueError) as err:
+        if path.endswith('.weights.h5'):
+            model.load_weights(path)
+            return
+        source = S.load_model(path)
+    except FileNotFoundError as err:
         fail(str(err))
-    if isinstance(source, str):
-        model.load_weights(source)
-    else:
-        for target, value in zip(model.trainable_variables, source.trainable_variables):
-            target.assign(value)
+    except (OSError, ValueError) as err:
+        fail(f'{path}: cannot start from these weights (corrupt, or written for another '
+             f'configuration): {one_line(err)}')
+    shapes = [v.shape for v in source.trainable_variables]
+    if shapes != [v.shape for v in model.trainable_variables]:
+        fail(f'{path}: cannot start from these weights: written for another configuration')
+    for target, value in zip(model.trainable_variables, source.trainable_variables):
+        target.assign(value)
+
+
+def start(trainer, exp_dir, flags, resume):
+    """Restores the latest checkpoint of a resumed run; a new run, or one
+    stopped before its first checkpoint, starts from step 0 with its flags."""
+    latest = tf.train.latest_checkpoint(trainer.paths['latest']) if resume else None
+    if latest:
+        trainer.restore(latest)
+        print(f'Resumed {exp_dir} at step {trainer.step}')
+        return
+    if resume:
+        print(f'{trainer.paths["latest"]}: no checkpoint yet (the run stopped before its first '
+              'validation): starting it again from step 0 with its recorded settings and seed')
+    if flags.get('checkpoint'):
+        start_weights(trainer.model, flags['checkpoint'])
+        trainer.model.optimizer.iterations.assign(flags.get('initial_epoch', 0)
+                                                  * trainer.train_set.num_batches)
+
+
+def train_run(args, exp_dir, hps, flags, data, strategy, chief, scratch):
+    paths = S.experiment_paths(exp_dir)
+    save_every = flags['save_every'] or data[0].num_batches
+    trainer = Trainer(exp_dir, hps, data, flags['seed'], save_every, strategy, chief, scratch,
+                      flags.get('precision') or 'float32')
+    start(trainer, exp_dir, flags, bool(args.resume))
+    if args.resume and chief:  # only once the checkpoint has loaded: a refused resume changes nothing
+        write_or_fail(paths['flags'], lambda: atomic.write_json(paths['flags'], flags))
+    if chief:
+        monitor.watch(trainer, exp_dir, data[1], flags.get('samples', monitor.DEFAULT_SAMPLES),
+                      args.command, seed=flags['seed'], precision=flags.get('precision') or 'float32')
+    end_step = flags['end_step']
+    print(f'Experiment {exp_dir}: {data[0].num_batches} batches an epoch, '
+          f'validating every {save_every} steps, training to step {end_step}')
+
+    outcome = trainer.train(end_step)
+    if outcome == 'nan':
+        latest = trainer.manager.latest_checkpoint or 'none yet'
+        fail(f'cost became NaN or inf at step {trainer.callback.nan_step}; stopped. '
+             f'Last good checkpoint: {latest}')
+    if outcome != 'done':
+        print(f'\n{outcome}: saved step {trainer.step} to {trainer.manager.latest_checkpoint}. '
+              f'Resume with: python3 seq2seqVAE_train.py --resume {exp_dir}', flush=True)
+        sys.exit(130 if outcome == 'SIGINT' else 143)
+    print(f'Done at step {trainer.step}; best valid cost '
+          f'{float(trainer.best_valid_cost.numpy()):.4f} at step '
+          f'{int(trainer.best_step.numpy())}. Best weights: {paths["best"]}')
 
 
 def main(argv=None):
     args = parse_args(argv)
+    args.command = shlex.join(['seq2seqVAE_train.py'] + (sys.argv[1:] if argv is None else list(argv)))
     if args.list is not None:
         if not os.path.isdir(args.list):
             fail(f'{args.list}: no such folder')
@@ -413,115 +576,38 @@ def main(argv=None):
     if args.samples is not None and args.samples < 0:
         fail(f'--samples {args.samples}: give 0 (none) or more')
     if args.evaluate:
-        evaluate(args.evaluate, args.data_dir)
+        try:
+            evaluate(args.evaluate, args.data_dir)
+        except SettingsError as err:
+            fail(one_line(err))
         return
-    if args.resume and (args.hparams or args.checkpoint or args.data_set):
-        fail('--resume continues a run as it was configured: drop --hparams, --data_set '
-             'and --checkpoint (use --epochs or --max_steps for a new end)')
     if args.initial_epoch and not args.checkpoint:
         fail('--initial_epoch needs --checkpoint (the weights to start from)')
     if args.strategy == 'multi_worker' and not args.resume and args.seed is None:
         fail('--strategy multi_worker needs --seed (the same on every worker: '
              'it picks the batches)')
     strategy = make_strategy(args.strategy)
-    chief = is_chief(strategy)
-
-    if args.resume:
-        exp_dir = args.resume
-        hps, _, flags = read_experiment(exp_dir)
-        data_dir, seed = args.data_dir or flags['data_dir'], flags['seed']
-        save_every, end_step = flags['save_every'], flags['end_step']
-        precision = args.precision or flags.get('precision') or 'float32'
-        samples = (args.samples if args.samples is not None
-                   else flags.get('samples', monitor.DEFAULT_SAMPLES))
-    else:
-        hps = S.get_default_hparams()
-        try:
-            hps.parse(args.hparams)
-        except ValueError as err:
-            fail(f'--hparams: {err}')
-        hps.data_set = npz_names(args.data_set or [DEFAULT_DATA_SET])
-        data_dir, save_every = args.data_dir or DEFAULT_DATA_DIR, args.save_every
-        seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2 ** 31)
-        if args.max_steps is not None:
-            hps.num_steps = args.max_steps
-        if args.epochs is None:
-            args.epochs = DEFAULT_EPOCHS
-        precision = args.precision = args.precision or 'float32'
-        samples = args.samples = monitor.DEFAULT_SAMPLES if args.samples is None else args.samples
-    replicas = strategy.num_replicas_in_sync
-    if hps.batch_size % replicas:
-        fail(f'batch_size {hps.batch_size} is the global batch: it must divide among the '
-             f'{replicas} replicas of --strategy {args.strategy}')
-    keras.utils.set_random_seed(seed)
-    train_set, valid_set, test_set, hps = load_data(data_dir, hps, seed)
-    steps_per_epoch = save_every or train_set.num_batches
-
-    given = {name: value for name, value in (('epochs', args.epochs), ('max_steps', args.max_steps),
-                                             ('precision', args.precision), ('samples', args.samples))
-             if value is not None}
-    if args.resume and given:
-        # A new end, precision or grid for the run, recorded so that a later --resume keeps it.
-        if 'epochs' in given or 'max_steps' in given:
-            end_step = min(given.get('max_steps', math.inf),
-                           given.get('epochs', math.inf) * train_set.num_batches)
-        flags.update(given, end_step=end_step)
-        if chief:
-            with open(S.experiment_paths(exp_dir)['flags'], 'w') as f:
-                json.dump(flags, f, indent=2)
-
-    # Workers other than the chief write only to a scratch folder, removed at the end.
-    scratch = None if chief else tempfile.mkdtemp(prefix='sketchgen_worker_')
-    if not args.resume:
-        end_step = min(hps.num_steps, args.epochs * train_set.num_batches)
-        exp_dir = new_experiment_dir(args.experiment_dir, hps.data_set) if chief else scratch
-        paths = S.experiment_paths(exp_dir)
-        for folder in ('logs', 'checkpoints', 'tensorboard'):
-            os.makedirs(os.path.join(exp_dir, folder), exist_ok=True)
-        S.write_model_config(paths['config'], hps,
-                             normalizing_scale_factor=float(train_set.scale_factor))
-        flags = dict(vars(args), data_dir=data_dir, seed=seed, save_every=save_every,
-                     end_step=end_step)
-        with open(paths['flags'], 'w') as f:
-            json.dump(flags, f, indent=2)
-    paths = S.experiment_paths(exp_dir)
-    tee = sys.stdout = Tee(sys.stdout, paths['log'] if chief else os.path.join(scratch, 'log.txt'))
     try:
-        trainer = Trainer(exp_dir, hps, (train_set, valid_set, test_set), seed, steps_per_epoch,
-                          strategy, chief, scratch, precision)
-        if args.resume:  # every worker starts from the run's latest checkpoint
-            latest = tf.train.latest_checkpoint(paths['latest'])
-            if latest is None:
-                fail(f'{paths["latest"]}: no checkpoint to resume from')
-            trainer.restore(latest)
-            print(f'Resumed {exp_dir} at step {trainer.step}')
-        elif args.checkpoint:
-            start_weights(trainer.model, args.checkpoint)
-            trainer.model.optimizer.iterations.assign(args.initial_epoch * train_set.num_batches)
-        if chief:
-            command = shlex.join(['seq2seqVAE_train.py'] + (sys.argv[1:] if argv is None else list(argv)))
-            monitor.watch(trainer, exp_dir, valid_set, samples, command, seed=seed,
-                          precision=precision)
-        print(f'Experiment {exp_dir}: {train_set.num_batches} batches an epoch, '
-              f'validating every {steps_per_epoch} steps, training to step {end_step}')
+        run_training(args, strategy)
+    except (SettingsError, LockedError) as err:
+        fail(one_line(err))
 
-        outcome = trainer.train(end_step)
-        if outcome == 'nan':
-            latest = trainer.manager.latest_checkpoint or 'none yet'
-            fail(f'cost became NaN or inf at step {trainer.callback.nan_step}; stopped. '
-                 f'Last good checkpoint: {latest}')
-        if outcome != 'done':
-            print(f'\n{outcome}: saved step {trainer.step} to {trainer.manager.latest_checkpoint}. '
-                  f'Resume with: python3 seq2seqVAE_train.py --resume {exp_dir}', flush=True)
-            sys.exit(130 if outcome == 'SIGINT' else 143)
-        print(f'Done at step {trainer.step}; best valid cost '
-              f'{float(trainer.best_valid_cost.numpy()):.4f} at step '
-              f'{int(trainer.best_step.numpy())}. Best weights: {paths["best"]}')
-    finally:  # main() may be called again in this process: no stale log
-        sys.stdout = tee.stream
-        tee.file.close()
+
+def run_training(args, strategy):
+    chief = is_chief(strategy)
+    with contextlib.ExitStack() as cleanup:  # main() may run again in this process
+        # Workers other than the chief write only to a scratch folder, removed at the end.
+        scratch = None if chief else tempfile.mkdtemp(prefix='sketchgen_worker_')
         if scratch:
-            shutil.rmtree(scratch, ignore_errors=True)
+            cleanup.callback(shutil.rmtree, scratch, ignore_errors=True)
+        if args.resume:
+            exp_dir, hps, flags, data = resumed_run(args, strategy, chief, cleanup)
+        else:
+            exp_dir, hps, flags, data = new_run(args, strategy, chief, scratch, cleanup)
+        log = S.experiment_paths(exp_dir)['log'] if chief else os.path.join(scratch, 'log.txt')
+        tee = sys.stdout = Tee(sys.stdout, log)
+        cleanup.callback(tee.close)
+        train_run(args, exp_dir, hps, flags, data, strategy, chief, scratch)
 
 
 if __name__ == '__main__':

@@ -14,7 +14,7 @@ import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
 import utils
-from sketchgen import raster
+from sketchgen import atomic, raster
 
 DEFAULT_SAMPLES = 5  # sketches per row
 SAMPLE_TEMPERATURES = (0.2, 0.6, 1.0)
@@ -85,8 +85,8 @@ class Monitor:
         rows = self.grid.rows()
         svg = utils.draw_grid([s for row in rows for s in row], self.grid.num)
         # Atomic writes: a reader never sees half a file.
-        S._atomic_write_text(os.path.join(self.folder, f'step_{step:07d}.svg'), svg)
-        S._atomic_write_text(os.path.join(self.folder, 'latest.svg'), svg)
+        atomic.write_text(os.path.join(self.folder, f'step_{step:07d}.svg'), svg)
+        atomic.write_text(os.path.join(self.folder, 'latest.svg'), svg)
         temperatures = ', '.join(f'{t:g}' for t in SAMPLE_TEMPERATURES)
         samples, reconstructions = rows[:len(SAMPLE_TEMPERATURES)], rows[len(SAMPLE_TEMPERATURES):]
         with self.writer.as_default(step=step):
