@@ -7,7 +7,6 @@ initialisers, losses and checkpoint variables.
 """
 import functools
 import json
-import math
 import os
 
 # TensorFlow settings read when it starts (set here unless the user has set
@@ -609,8 +608,8 @@ class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
     def __call__(self, step):
         # float64 as Magenta's Python arithmetic: float32 powers drift by 1e-5
         step = tf.cast(step, tf.float64)
-        lr = ((self.learning_rate - self.min_learning_rate) * tf.pow(tf.constant(self.decay_rate, tf.float64), step)
-              + self.min_learning_rate)
+        decay = tf.pow(tf.constant(self.decay_rate, tf.float64), step)
+        lr = (self.learning_rate - self.min_learning_rate) * decay + self.min_learning_rate
         return tf.cast(lr, tf.float32)
 
     def get_config(self):
@@ -1279,7 +1278,7 @@ def _batch_function(model, greedy):
                 keep = alive
                 drawing, point, alive = (tf.boolean_mask(t, keep) for t in (drawing, point, alive))
                 state, shared = tf.nest.map_structure(
-                    lambda t: tf.boolean_mask(t, keep, axis=batch_axis), (state, shared))
+                    functools.partial(tf.boolean_mask, mask=keep, axis=batch_axis), (state, shared))
             i += 1
         return rows.stack()
     return run

@@ -73,7 +73,7 @@ def main():
             steps, grids = [], []
             for i in range(args.repeats):  # interleaved: both see the same load
                 steps.append(seconds(step))
-                grids.append(seconds(lambda: grid.draw(i + 1)))
+                grids.append(seconds(lambda i=i: grid.draw(i + 1)))
             step_s, grid_s = statistics.median(steps), statistics.median(grids)
             lengths = [len(s) for row in grid.grid.rows() for s in row]
             print(json.dumps(dict(
