@@ -143,10 +143,16 @@ def make_strategy(name):
     return tf.distribute.get_strategy()
 
 
+def cluster_tasks(strategy):
+    """{task type: addresses} of a multi-worker strategy's cluster; {} otherwise."""
+    resolver = getattr(strategy, 'cluster_resolver', None)
+    return resolver.cluster_spec().as_dict() if resolver is not None else {}
+
+
 def is_chief(strategy):
     """The chief is task 'chief', or worker 0 where no chief is named."""
     resolver = getattr(strategy, 'cluster_resolver', None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
+    if not cluster_tasks(strategy):
         return True
     if resolver.task_type == 'chief':
         return True
@@ -221,6 +227,19 @@ class ValidationCheckpoint(keras.callbacks.Callback):
             self.trainer.validate()
 
 
+def fit_across_workers(model):
+    """The one adapter to private Keras API, for fit across workers, which
+    Keras 3 gets wrong twice: its symbolic build all-reduces a first batch,
+    which fails on dict inputs (keras-team/keras#20329; the model and
+    optimizer are built: skip it), and it averages the step's results along
+    an axis 0 that scalars lack (tensorflow/tensorflow#72388: give them one).
+    tests/test_distribute.py fails when Keras drops the method replaced here."""
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    train_step = model.train_step
+    model.train_step = lambda data: {name: tf.reshape(value, [1])
+                                     for name, value in train_step(data).items()}
+
+
 class Trainer:
     """Owns the model, its checkpoints and the loop over validation intervals."""
 
@@ -236,16 +255,8 @@ class Trainer:
             self.model.optimizer.build(self.model.trainable_variables)
             self.best_valid_cost = tf.Variable(np.inf, dtype=tf.float64, trainable=False)
             self.best_step = tf.Variable(-1, dtype=tf.int64, trainable=False)
-        if strategy.extended._in_multi_worker_mode():
-            # Keras 3's fit across workers: its symbolic build all-reduces a
-            # first batch, which fails on dict inputs (keras-team/keras#20329;
-            # the model and optimizer are built: skip it), and it averages
-            # the step's results along an axis 0 that scalars lack
-            # (tensorflow/tensorflow#72388: give them one).
-            self.model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
-            train_step = self.model.train_step
-            self.model.train_step = lambda data: {name: tf.reshape(value, [1]) for name, value
-                                                  in train_step(data).items()}
+        if sum(len(tasks) for tasks in cluster_tasks(strategy).values()) > 1:
+            fit_across_workers(self.model)
         self.checkpoint = S.training_checkpoint(self.model, best_valid_cost=self.best_valid_cost,
                                                 best_step=self.best_step)
         # Only the chief writes where users look; other workers write to
