@@ -25,6 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path[:0] = [ROOT, HERE]
 import seq2seqVAE as S  # noqa: E402  (before TensorFlow)
+import tensorflow as tf  # noqa: E402
 import utils  # noqa: E402
 
 TINY = ('enc_rnn_size=8,dec_rnn_size=16,z_size=4,num_mixture=3,batch_size=8,'
@@ -64,6 +65,9 @@ def make_feeds(hps, data_dir, steps, seed):
                 picked.append(train[i])
             if len(picked) == hps.batch_size:
                 break
+        else:
+            raise SystemExit(f'{hps.data_set}: fewer than batch_size={hps.batch_size} '
+                             'distinct sketch lengths; choose a smaller batch_size')
         loader = utils.DataLoader(picked, hps.batch_size, max_seq_length=hps.max_seq_len)
         loader.normalize(train_set.scale_factor)
         _, x, seq_len = loader.get_batch(0)
@@ -79,12 +83,14 @@ def run_ours(init, hps, feeds):
                  ('batch_size', 'max_seq_len', *NO_DROPOUT)}
     model = S.load_magenta_checkpoint(init, **overrides)
     model.compile(optimizer=S.make_optimizer(model.hps))
+    model.optimizer.build(model.trainable_variables)  # else the first step traces twice
+    train_step = tf.function(model.train_step)  # traces once; train_on_batch twice
     costs = []
     for step in range(len(feeds['x'])):
         data = dict(strokes=feeds['x'][step], seq_len=feeds['seq_len'][step])
         if model.hps.conditional:
             data['eps'] = feeds['eps'][step]
-        costs.append(float(model.train_on_batch(data, return_dict=True)['cost']))
+        costs.append(float(train_step(data)['cost']))
     return costs
 
 
