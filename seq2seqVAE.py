@@ -741,9 +741,11 @@ class Seq2seqModel(keras.Model):
             positions.append(tf.gather(order, ends_here))
         return tf.dynamic_stitch(positions, last_h)
 
-    def sample_z(self, mu, presig):
-        """Reparameterisation: z = mu + sigma * eps, sigma = exp(presig / 2)."""
-        eps = tf.random.stateless_normal(tf.shape(mu), self._noise_seed())
+    def sample_z(self, mu, presig, eps=None):
+        """Reparameterisation: z = mu + sigma * eps, sigma = exp(presig / 2);
+        eps [B, z_size] is drawn when None."""
+        if eps is None:
+            eps = tf.random.stateless_normal(tf.shape(mu), self._noise_seed())
         return mu + tf.exp(presig / 2.0) * eps
 
     def initial_state(self, z, batch_size):
@@ -780,21 +782,23 @@ class Seq2seqModel(keras.Model):
         return mixture_coefficients(output, self.num_mixture)
 
     # -- forward pass and costs ----------------------------------------------
-    def call(self, inputs, training=False, use_mean_z=False):
-        """Returns (mixture params dict, mu, presig); mu/presig None when decoder-only."""
+    def call(self, inputs, training=False, use_mean_z=False, eps=None):
+        """Returns (mixture params dict, mu, presig); mu/presig None when decoder-only.
+        eps [B, z_size]: the reparameterisation noise (None: drawn)."""
         x = tf.cast(inputs['strokes'], self.compute_dtype)
         seq_len = inputs['seq_len']
         target, decoder_input = x[:, 1:], x[:, :-1]
         mu = presig = z = None
         if self.hps.conditional:
             mu, presig = (tf.cast(t, tf.float32) for t in self.encode(target, seq_len, training))
-            z = mu if use_mean_z else self.sample_z(mu, presig)
+            z = mu if use_mean_z else self.sample_z(mu, presig, eps)
         output, _ = self.decode(decoder_input, z, training=training)
         return self.mixture(tf.cast(output, tf.float32)), mu, presig
 
-    def compute_costs(self, x, seq_len, training=False, use_mean_z=False, mask_pen_loss=False):
+    def compute_costs(self, x, seq_len, training=False, use_mean_z=False, mask_pen_loss=False,
+                      eps=None):
         params, mu, presig = self(dict(strokes=x, seq_len=seq_len), training=training,
-                                  use_mean_z=use_mean_z)
+                                  use_mean_z=use_mean_z, eps=eps)
         # Magenta masks the pen loss of models built with is_training=False.
         r_cost = reconstruction_loss(params, tf.cast(x[:, 1:], tf.float32),
                                      mask_pen_loss or not self.hps.is_training)
@@ -805,11 +809,11 @@ class Seq2seqModel(keras.Model):
         return r_cost, kl_cost
 
     def train_step(self, data):
-        x, seq_len = _unpack(data)
+        x, seq_len, eps = _unpack(data)
         step = self.optimizer.iterations
         kl_weight = kl_weight_at(self.hps, step)
         with tf.GradientTape() as tape:
-            r_cost, kl_cost = self.compute_costs(x, seq_len, training=True)
+            r_cost, kl_cost = self.compute_costs(x, seq_len, training=True, eps=eps)
             cost = r_cost + kl_weight * kl_cost
             # Under tf.distribute each replica sees batch/N sketches; gradients
             # are summed across replicas, so scale to match one device.
@@ -827,14 +831,15 @@ class Seq2seqModel(keras.Model):
         return dict(cost=cost, r_cost=r_cost, kl_cost=kl_cost, lr=lr, kl_weight=kl_weight)
 
     def test_step(self, data):
-        x, seq_len = _unpack(data)
+        x, seq_len, _ = _unpack(data)
         r_cost, kl_cost = self.compute_costs(x, seq_len, use_mean_z=True)
         return dict(cost=r_cost + self.hps.kl_weight_start * kl_cost, r_cost=r_cost, kl_cost=kl_cost)
 
 
 def _unpack(data):
+    """-> strokes, seq_len and the optional `eps` (fixed reparameterisation noise)."""
     inputs = keras.utils.unpack_x_y_sample_weight(data)[0]
-    return inputs['strokes'], inputs['seq_len']
+    return inputs['strokes'], inputs['seq_len'], inputs.get('eps')
 
 
 def make_optimizer(hps):

@@ -12,6 +12,10 @@ Subcommands:
   train_curve  train with Magenta's loop and evaluate the valid set every K
   sample       time Magenta's sample() on a checkpoint folder
   greedy       Magenta's greedy sample for a given (or random) z
+  gradients    cost, gradients and a few Adam steps on a checkpoint, for a
+               fixed batch and fixed eps (bench/make_training_fixtures.py)
+  train_series train on given batches and eps from a checkpoint or a fresh
+               initialisation, which it saves (bench/train_parity.py)
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ except ImportError:  # pragma: no cover
 
 from magenta.models.sketch_rnn import model as sketch_rnn_model  # noqa: E402
 from magenta.models.sketch_rnn import sketch_rnn_train  # noqa: E402
+from magenta.models.sketch_rnn import utils as sketch_rnn_utils  # noqa: E402
 
 _OUT = sys.stdout
 _OUT_FILE = None
@@ -297,6 +302,109 @@ def cmd_greedy(args):
 
 
 # ----------------------------------------------------------------------------
+def fixed_batch(data_dir, hps, indices):
+    """Valid sketches `indices` (the data sets' valid splits concatenated, in
+    file order) through Magenta's DataLoader, normalised by the train set's
+    scale factor; lengths all differ, so its length sort is one order."""
+    with contextlib.redirect_stdout(sys.stderr):
+        train_set = sketch_rnn_train.load_dataset(data_dir, hps)[0]
+    valid = np.concatenate([
+        np.load(os.path.join(data_dir, name), encoding="latin1",
+                allow_pickle=True)["valid"] for name in hps.data_set])
+    loader = sketch_rnn_utils.DataLoader(
+        [valid[i] for i in indices], len(indices),
+        max_seq_length=hps.max_seq_len)
+    loader.normalize(train_set.scale_factor)
+    _, x, seq_len = loader.get_batch(0)
+    return x, seq_len, float(train_set.scale_factor)
+
+
+def eps_tensor(model):
+    """The reparameterisation noise of build_model: batch_z = mean + sigma * eps."""
+    eps = model.batch_z.op.inputs[1].op.inputs[1]
+    assert "random_normal" in eps.name, eps.name
+    return eps
+
+
+def cmd_gradients(args):
+    hps = sketch_rnn_train.load_model(args.checkpoint)[0]
+    hps.parse(args.hparams)
+    hps.is_training = 1
+    indices = [int(i) for i in args.indices.split(",")]
+    hps.batch_size = len(indices)
+    x, seq_len, scale_factor = fixed_batch(args.data_dir, hps, indices)
+    sketch_rnn_train.reset_graph()
+    model = sketch_rnn_model.Model(hps)
+    variables = tf.trainable_variables()
+    grads = tf.gradients(model.cost, variables)
+    sess = session(args.threads)
+    sess.run(tf.global_variables_initializer())  # Adam slots 0, global_step 0
+    tf.train.Saver(variables).restore(
+        sess, tf.train.latest_checkpoint(args.checkpoint))
+    feed = {model.input_data: x, model.sequence_lengths: seq_len,
+            model.kl_weight: args.kl_weight}
+    if hps.conditional:
+        feed[eps_tensor(model)] = np.load(args.eps)
+    cost, r_cost, kl_cost, values = sess.run(
+        [model.cost, model.r_cost, model.kl_cost, grads], feed)
+    np.savez(args.out, **{v.op.name: g for v, g in zip(variables, values)})
+    steps = []
+    for step in range(args.adam_steps):  # Magenta's train(): schedules by step
+        step_feed = {**feed, model.lr: learning_rate(hps, step),
+                     model.kl_weight: kl_weight(hps, step)}
+        step_cost, _ = sess.run([model.cost, model.train_op], step_feed)
+        steps.append(dict(cost=float(step_cost), lr=learning_rate(hps, step),
+                          kl_weight=kl_weight(hps, step)))
+    emit(event="gradients", cost=float(cost), r_cost=float(r_cost),
+         kl_cost=float(kl_cost), kl_weight=args.kl_weight, adam_steps=steps,
+         cost_after_steps=float(sess.run(model.cost, feed)),
+         seq_len=seq_len.tolist(), x_abs_sum=float(np.abs(x).sum()),
+         scale_factor=scale_factor, max_seq_len=hps.max_seq_len,
+         hparams=hps.values())
+
+
+def cmd_train_series(args):
+    """Magenta's train() loop on the batches and eps of --batches (npz: x
+    [steps, B, T + 1, 5], seq_len [steps, B], eps [steps, B, z]), from the
+    trainable weights of --init, or from a fresh initialisation (--seed)
+    saved as a checkpoint folder --save_init; Adam starts fresh."""
+    hps = sketch_rnn_model.get_default_hparams()
+    if args.init:
+        with open(os.path.join(args.init, "model_config.json")) as f:
+            hps.parse_json(f.read())
+    hps.parse(args.hparams)
+    hps.is_training = 1
+    feeds = np.load(args.batches)
+    sketch_rnn_train.reset_graph()
+    seed_all(args.seed)
+    model = sketch_rnn_model.Model(hps)
+    sess = session(args.threads)
+    sess.run(tf.global_variables_initializer())
+    if args.init:
+        tf.train.Saver(tf.trainable_variables()).restore(
+            sess, tf.train.latest_checkpoint(args.init))
+    if args.save_init:
+        os.makedirs(args.save_init, exist_ok=True)
+        with open(os.path.join(args.save_init, "model_config.json"), "w") as f:
+            json.dump(hps.values(), f, indent=1, sort_keys=True)
+        tf.train.Saver(tf.trainable_variables(), save_relative_paths=True).save(
+            sess, os.path.join(args.save_init, "vector"), global_step=0,
+            write_meta_graph=False)
+    for step in range(len(feeds["x"])):
+        feed = {model.input_data: feeds["x"][step],
+                model.sequence_lengths: feeds["seq_len"][step],
+                model.lr: learning_rate(hps, step),
+                model.kl_weight: kl_weight(hps, step)}
+        if hps.conditional:
+            feed[eps_tensor(model)] = feeds["eps"][step]
+        cost, r_cost, kl_cost, _ = sess.run(
+            [model.cost, model.r_cost, model.kl_cost, model.train_op], feed)
+        emit(event="step", step=step, cost=float(cost), r_cost=float(r_cost),
+             kl_cost=float(kl_cost), lr=learning_rate(hps, step),
+             kl_weight=kl_weight(hps, step))
+
+
+# ----------------------------------------------------------------------------
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawTextHelpFormatter)
@@ -350,6 +458,30 @@ def main(argv=None):
     sp.add_argument("--z_key", default="valid_batch0_mean_z0",
                     help="dotted path in --z_file, e.g. samples.0.z")
     sp.set_defaults(fn=cmd_greedy)
+
+    sp = sub.add_parser("gradients")
+    sp.add_argument("--checkpoint", required=True,
+                    help="folder with model_config.json and checkpoint")
+    sp.add_argument("--data_dir", required=True)
+    sp.add_argument("--indices", required=True,
+                    help="valid sketches making the batch, comma separated")
+    sp.add_argument("--eps", default=None,
+                    help=".npy [batch, z_size] (conditional models)")
+    sp.add_argument("--hparams", default="", help="overrides, e.g. dropout")
+    sp.add_argument("--kl_weight", type=float, default=0.37)
+    sp.add_argument("--adam_steps", type=int, default=3)
+    sp.add_argument("--out", required=True, help=".npz of every gradient")
+    sp.add_argument("--threads", type=int, default=0)
+    sp.set_defaults(fn=cmd_gradients)
+
+    sp = sub.add_parser("train_series")
+    sp.add_argument("--batches", required=True, help=".npz of x, seq_len, eps")
+    sp.add_argument("--init", default=None, help="checkpoint folder to start from")
+    sp.add_argument("--save_init", default=None,
+                    help="save the initial weights here, as a checkpoint folder")
+    sp.add_argument("--hparams", default="")
+    common(sp)
+    sp.set_defaults(fn=cmd_train_series)
 
     args = p.parse_args(argv)
     with contextlib.redirect_stdout(sys.stderr):  # Magenta's prints

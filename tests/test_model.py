@@ -332,3 +332,21 @@ def test_importing_sets_tensorflow_settings_unless_the_user_did(user_value):
                          cwd=os.path.dirname(os.path.abspath(S.__file__)), check=True)
     assert run.stdout.split()[-1] == (user_value or S.TF_CPU_SETTINGS['TF_ENABLE_ONEDNN_OPTS'])
     assert ('oneDNN custom operations are on' in run.stderr) == (user_value is None)
+
+
+def test_eps_fixes_the_reparameterisation_noise():
+    """compute_costs(eps=...) is z = mu + sigma * eps: zero eps is the
+    posterior mean, the same eps the same costs, a train step with an `eps`
+    in its batch uses it."""
+    hps = small_hps(use_recurrent_dropout=False)
+    model = S.Seq2seqModel(hps, seed=3)
+    x, seq_len = random_batch(hps, np.random.default_rng(0))
+    eps = np.random.default_rng(1).standard_normal((hps.batch_size, hps.z_size)).astype(np.float32)
+    at_mean = model.compute_costs(x, seq_len, use_mean_z=True)
+    np.testing.assert_allclose(model.compute_costs(x, seq_len, eps=tf.zeros_like(eps)), at_mean)
+    fixed = model.compute_costs(x, seq_len, eps=eps)
+    np.testing.assert_allclose(model.compute_costs(x, seq_len, eps=eps), fixed)
+    assert float(fixed[0]) != pytest.approx(float(at_mean[0]), abs=1e-6)
+    model.compile(optimizer=S.make_optimizer(hps))
+    logs = model.train_step(dict(strokes=x, seq_len=seq_len, eps=eps))
+    assert float(logs['r_cost']) == pytest.approx(float(fixed[0]), abs=1e-6)
