@@ -1018,6 +1018,7 @@ def experiment_paths(exp_dir):
                 lock=os.path.join(exp_dir, 'logs', 'run.lock'),
                 best=os.path.join(exp_dir, 'checkpoints', 'best.weights.h5'),
                 latest=os.path.join(exp_dir, 'checkpoints', 'latest'),
+                samples=os.path.join(exp_dir, 'samples'),
                 tensorboard=os.path.join(exp_dir, 'tensorboard'))
 
 

@@ -437,8 +437,9 @@ def lock_experiment(exp_dir, cleanup):
         print(f'{exp_dir}: taking over the lock of {describe(lock.previous)}, '
               'which is no longer running')
         paths = S.experiment_paths(exp_dir)
-        for key in ('config', 'best'):
-            atomic.remove_leftovers(os.path.dirname(paths[key]), lock.previous.get('pid'))
+        for folder in (os.path.dirname(paths['config']), os.path.dirname(paths['best']),
+                       paths['samples']):
+            atomic.remove_leftovers(folder, lock.previous.get('pid'))
 
 
 def write_or_fail(path, write):

@@ -44,7 +44,7 @@ def _write_quietly(write, tmp):
 
 def remove_leftovers(folder, pid):
     """Removes the temporary files that process `pid` left in `folder` (killed mid-write)."""
-    for name in os.listdir(folder):
+    for name in os.listdir(folder) if os.path.isdir(folder) else ():
         if name.startswith(f'.tmp-{pid}-'):
             os.remove(os.path.join(folder, name))
 

@@ -78,7 +78,7 @@ class Monitor:
 
     def __init__(self, exp_dir, grid, writer):
         self.grid, self.writer = grid, writer
-        self.folder = os.path.join(exp_dir, 'samples')
+        self.folder = S.experiment_paths(exp_dir)['samples']
         os.makedirs(self.folder, exist_ok=True)
 
     def draw(self, step):
