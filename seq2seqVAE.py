@@ -30,7 +30,7 @@ import tensorflow as tf
 import keras
 
 import utils
-from sketchgen import atomic, pretrained, sketch_js
+from sketchgen import atomic, magenta_names, pretrained, sketch_js
 
 # --------------------------------------------------------------------------
 # Hyper-parameters: Magenta's names and defaults.
@@ -256,11 +256,6 @@ class LSTMCell(keras.layers.Layer):
         new_h = squash_c(new_c) * tf.sigmoid(o)
         return (new_c, new_h)
 
-    def load_magenta(self, read, scope):
-        self.W_xh.assign(read(f'{scope}/W_xh'))
-        self.W_hh.assign(read(f'{scope}/W_hh'))
-        self.bias.assign(read(f'{scope}/bias'))
-
 
 class LayerNormLSTMCell(LSTMCell):
     """LSTM with layer norm on each gate and on the cell (no gate bias: the
@@ -295,13 +290,6 @@ class LayerNormLSTMCell(LSTMCell):
 
     def _squash_c(self, new_c):
         return tf.tanh(layer_norm(new_c, self.ln_c_gamma, self.ln_c_beta))
-
-    def load_magenta(self, read, scope):
-        self.W_xh.assign(read(f'{scope}/W_xh'))
-        self.W_hh.assign(read(f'{scope}/W_hh'))
-        for name in ('ln_all', 'ln_c'):
-            getattr(self, f'{name}_gamma').assign(read(f'{scope}/{name}/ln_gamma'))
-            getattr(self, f'{name}_beta').assign(read(f'{scope}/{name}/ln_beta'))
 
 
 class HyperLSTMCell(LayerNormLSTMCell):
@@ -380,22 +368,6 @@ class HyperLSTMCell(LayerNormLSTMCell):
         gates = layer_norm_gates(gates, self.ln_all_gamma, self.ln_all_beta)
         new_c, new_h = self._update(gates, c, keep_mask, self._squash_c)
         return (new_c, new_h, hyper_c, hyper_h)
-
-    def load_magenta(self, read, scope):
-        self.W_xh.assign(read(f'{scope}/W_xh'))
-        self.W_hh.assign(read(f'{scope}/W_hh'))
-        self.bias.assign(read(f'{scope}/bias'))
-        for name in ('ln_all', 'ln_c'):
-            getattr(self, f'{name}_gamma').assign(read(f'{scope}/{name}/ln_gamma'))
-            getattr(self, f'{name}_beta').assign(read(f'{scope}/{name}/ln_beta'))
-        self.hyper_cell.load_magenta(read, f'{scope}/{self.hyper_cell.magenta_scope}')
-        parts = [g + 'x' for g in self.GATES] + [g + 'h' for g in self.GATES]
-        self.zw_w.assign(np.concatenate([read(f'{scope}/hyper_{p}/zw/super_linear_w') for p in parts], 1))
-        self.zw_b.assign(np.concatenate([read(f'{scope}/hyper_{p}/zw/super_linear_b') for p in parts]))
-        self.alpha_w.assign(np.stack([read(f'{scope}/hyper_{p}/alpha/super_linear_w') for p in parts]))
-        recurrent = parts[4:]
-        self.zb_w.assign(np.concatenate([read(f'{scope}/hyper_{p}/zb/super_linear_w') for p in recurrent], 1))
-        self.beta_w.assign(np.stack([read(f'{scope}/hyper_{p}/beta/super_linear_w') for p in recurrent]))
 
 
 def _project(seq, static, weights):
@@ -902,11 +874,10 @@ def load_magenta_checkpoint(path, **overrides):
     reader = tf.train.load_checkpoint(prefix)
 
     def read(name):
-        full = f'vector_rnn/{name}'
-        if not reader.has_tensor(full):
-            raise ValueError(f'{prefix}: variable {full} missing; the checkpoint does not '
+        if not reader.has_tensor(name):
+            raise ValueError(f'{prefix}: variable {name} missing; the checkpoint does not '
                              'match model_config.json')
-        return reader.get_tensor(full)
+        return reader.get_tensor(name)
 
     try:
         _assign_magenta_weights(model, read)
@@ -917,16 +888,14 @@ def load_magenta_checkpoint(path, **overrides):
 
 
 def _assign_magenta_weights(model, read):
-    if model.hps.conditional:
-        for cell, direction in ((model.enc_fw, 'fw'), (model.enc_bw, 'bw')):
-            cell.load_magenta(read, f'ENC_RNN/{direction}/{cell.magenta_scope}')
-        for layer, scope in ((model.mu_layer, 'ENC_RNN_mu'), (model.presig_layer, 'ENC_RNN_sigma'),
-                             (model.initial_state_layer, 'linear')):
-            layer.kernel.assign(read(f'{scope}/super_linear_w'))
-            layer.bias.assign(read(f'{scope}/super_linear_b'))
-    model.decoder.load_magenta(read, f'RNN/{model.decoder.magenta_scope}')
-    model.output_layer.kernel.assign(read('RNN/output_w'))
-    model.output_layer.bias.assign(read('RNN/output_b'))
+    """Every trainable variable from its Magenta names (magenta_layout: the
+    one place that knows them, which magenta_arrays inverts)."""
+    for variable, names, fused in magenta_names.magenta_layout(model):
+        parts = [read(name) for name in names]
+        if fused == 'concat':
+            variable.assign(np.concatenate(parts, axis=-1))
+        else:
+            variable.assign(np.stack(parts) if fused == 'stack' else parts[0])
 
 
 def load_sketch_js(path, **overrides):
@@ -1284,7 +1253,7 @@ def _batch_function(model, greedy):
                 keep = alive
                 drawing, point, alive = (tf.boolean_mask(t, keep) for t in (drawing, point, alive))
                 state, shared = tf.nest.map_structure(
-                    functools.partial(tf.boolean_mask, mask=keep, axis=batch_axis), (state, shared))
+                    lambda t, keep=keep: tf.boolean_mask(t, keep, axis=batch_axis), (state, shared))
             i += 1
         return rows.stack()
     return run
