@@ -31,6 +31,7 @@ import tensorflow as tf
 import keras
 
 import utils
+from sketchgen import norm_kernels
 
 # --------------------------------------------------------------------------
 # Hyper-parameters: Magenta's names and defaults.
@@ -418,8 +419,10 @@ def make_cell(kind, units, name, dtype=None):
 
 def run_rnn(cell, seq, state, static=None, keep_masks=None):
     """Runs `cell` over inputs seq [B, T, F] (+ static [B, S], features shared
-    by all steps) from `state`.  keep_masks [T, H, B]: recurrent-dropout masks
-    already scaled by 1/keep.  Returns (outputs h [B, T, H], final state)."""
+    by all steps) from `state`, with the cell's whole-sequence kernel (its
+    `step` over all steps, hand-written backward pass).  keep_masks [T, H, B]:
+    recurrent-dropout masks already scaled by 1/keep.  Returns (outputs h
+    [B, T, H], final state)."""
     if type(cell) is LSTMCell:
         seq_dim = seq.shape[-1]
         shared = cell.bias[None] if static is None else (
@@ -428,16 +431,9 @@ def run_rnn(cell, seq, state, static=None, keep_masks=None):
                                      cell.W_xh[:seq_dim], cell.W_hh, *state, keep_masks,
                                      cell.forget_bias)
         return tf.transpose(hidden, [2, 0, 1]), (c, h)
-    elems = [tf.transpose(cell.project_inputs(seq, static), [1, 0, 2])]
-    if keep_masks is not None:
-        elems.append(tf.transpose(keep_masks, [0, 2, 1]))
-
-    def body(prev, inputs):
-        return cell.step(inputs[0], prev, inputs[1] if keep_masks is not None else None)
-
-    states = tf.scan(body, tuple(elems), initializer=tuple(state))
-    final = tuple(s[-1] for s in states)
-    return tf.transpose(cell.output(states), [1, 0, 2]), final
+    if type(cell) is LayerNormLSTMCell:
+        return norm_kernels.run_layer_norm_cell(cell, seq, state, static, keep_masks)
+    return norm_kernels.run_hyper_cell(cell, seq, state, static, keep_masks)
 
 
 def lstm_sequence(seq, shared, W_x, W_hh, c0, h0, keep_masks=None, forget_bias=1.0):
