@@ -1171,8 +1171,9 @@ def _decoder_steps(model):
     batch_axis: the batch axis of state and shared.
 
     A plain LSTM runs in lstm_sequence's layout: state feature-major [H, N]
-    and [h; point] projected by one matmul (the faster form on CPU).  Other
-    cells run their own step, batch-major."""
+    and [h; point] projected by one matmul (the faster form on CPU); the
+    layer-norm and hyper cells run their kernels' step (sketchgen.norm_kernels),
+    feature-major too."""
     cell = model.decoder
     if type(cell) is LSTMCell:
         def prepare(z, num):
@@ -1197,15 +1198,9 @@ def _decoder_steps(model):
             return (c, h), tf.transpose(h)
         return prepare, advance, 1
 
-    def prepare(z, num):  # the z part only: project_inputs adds the bias at every step
-        no_point = tf.zeros([num, 1, 5])
-        z_part = (cell.project_inputs(no_point, z) - cell.project_inputs(no_point))[:, 0]
-        return model.initial_state(z, num), z_part, ()
-
-    def advance(point, state, z_part, _):
-        state = cell.step(cell.project_inputs(point[:, None])[:, 0] + z_part, state, None)
-        return state, cell.output(state)
-    return prepare, advance, 0
+    if type(cell) is LayerNormLSTMCell:
+        return norm_kernels.layer_norm_steps(cell, model.initial_state)
+    return norm_kernels.hyper_steps(cell, model.initial_state)
 
 
 def _batch_function(model, greedy):

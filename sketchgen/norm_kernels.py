@@ -100,8 +100,21 @@ def _read(arrays, t):
     return tuple(a.read(t) for a in arrays)
 
 
+def _sum_dtype(dtype):
+    """Sums over all steps are kept in float32 under a 16-bit compute dtype."""
+    return tf.float32 if dtype in (tf.bfloat16, tf.float16) else dtype
+
+
+def _zero_sums(shapes, dtype):
+    return tuple(tf.zeros(shape, _sum_dtype(dtype)) for shape in shapes)
+
+
 def _add(totals, parts):
-    return tuple(a + b for a, b in zip(totals, parts))
+    return tuple(a + tf.cast(b, a.dtype) for a, b in zip(totals, parts))
+
+
+def _cast(tensors, dtype):
+    return tuple(tf.cast(t, dtype) for t in tensors)
 
 
 def _rows(x, sizes):
@@ -120,10 +133,10 @@ def _sum_shared(d_projected, shared):
     return tf.reduce_sum(d_shared, 1, keepdims=True) if shared.shape[-1] == 1 else d_shared
 
 
-def _static_projection(seq_dim, static, weights, batch_major_seq):
-    """[G, B]: static inputs [B, S] through weights[seq_dim:], or [G, 1] zeros."""
+def _static_projection(seq_dim, static, weights, dtype, batch=1):
+    """[G, B]: static inputs [B, S] through weights[seq_dim:], or [G, batch] zeros."""
     if static is None:
-        return tf.zeros([weights.shape[1], 1], batch_major_seq.dtype)
+        return tf.zeros([weights.shape[1], batch], dtype)
     return tf.transpose(tf.matmul(static, weights[seq_dim:]))
 
 
@@ -143,6 +156,12 @@ def layer_norm_sequence(seq, shared, W_x, W_hh, norms, c0, h0, keep_masks=None, 
     return _layer_norm_fn(float(forget_bias), bool(masks))(*map(tf.convert_to_tensor, args))
 
 
+def _layer_norm_step(W_T, norms, hx, shared, c, keep_mask):
+    """[h_{t-1}; x_t] [H + F, B] -> (c_t, h_t, saved for _update_grad)."""
+    a = tf.matmul(W_T, hx) + shared
+    return _update(tf.reshape(a, [4, norms.gamma_c.shape[0], -1]), c, keep_mask, norms)
+
+
 @functools.cache
 def _layer_norm_fn(forget_bias, masked):
     @tf.custom_gradient
@@ -154,8 +173,7 @@ def _layer_norm_fn(forget_bias, masked):
 
         def step(t, c, h, saved, hidden, inputs):
             hx = tf.concat([h, seq[t]], 0)
-            a = tf.reshape(tf.matmul(W_T, hx) + shared, [4, units, -1])
-            c, h, values = _update(a, c, mask(t), norms)
+            c, h, values = _layer_norm_step(W_T, norms, hx, shared, c, mask(t))
             return t + 1, c, h, _write(saved, t, values), hidden.write(t, h), inputs.write(t, hx)
 
         _, c_T, h_T, saved, hidden, inputs = tf.while_loop(
@@ -173,7 +191,7 @@ def _layer_norm_fn(forget_bias, masked):
                 return k + 1, dc, tf.matmul(W_hh, da), _add(sums, step_sums), d_gates.write(t, da)
 
             zeros = tf.zeros_like(c0)
-            sums = (tf.zeros([4, units], seq.dtype),) * 2 + (tf.zeros([units], seq.dtype),) * 2
+            sums = _zero_sums([[4, units], [4, units], [units], [units]], seq.dtype)
             _, dc0, dh0, sums, d_gates = tf.while_loop(
                 lambda k, *_: k < steps, back,
                 (0, tf.transpose(zeros if dc_T is None else dc_T),
@@ -182,7 +200,7 @@ def _layer_norm_fn(forget_bias, masked):
             dW_T = tf.einsum('tgb,tkb->gk', dA, inputs.stack())
             return ((tf.einsum('fg,tgb->tfb', W_x, dA), _sum_shared(dA, shared),
                      tf.transpose(dW_T[:, units:]), tf.transpose(dW_T[:, :units]))
-                    + _norm_grads(sums) + (tf.transpose(dc0), tf.transpose(dh0))
+                    + _norm_grads(_cast(sums, seq.dtype)) + (tf.transpose(dc0), tf.transpose(dh0))
                     + (None,) * len(masks))
 
         return (hidden.stack(), tf.transpose(c_T), tf.transpose(h_T)), grad
@@ -197,7 +215,7 @@ def run_layer_norm_cell(cell, seq, state, static=None, keep_masks=None):
     seq_dim = seq.shape[-1]
     norms = (cell.ln_all_gamma, cell.ln_all_beta, cell.ln_c_gamma, cell.ln_c_beta)
     hidden, c, h = layer_norm_sequence(
-        tf.transpose(seq, [1, 2, 0]), _static_projection(seq_dim, static, cell.W_xh, seq),
+        tf.transpose(seq, [1, 2, 0]), _static_projection(seq_dim, static, cell.W_xh, seq.dtype),
         cell.W_xh[:seq_dim], cell.W_hh, norms, *state, keep_masks, cell.forget_bias)
     return tf.transpose(hidden, [2, 0, 1]), (c, h)
 
@@ -274,7 +292,8 @@ def _hyper_step_grad(fused, saved, x_main, d_state, dr, keep_mask):
     the previous r [4Hh, B]; d of both matmuls' outputs; sums)."""
     main_saved, hyper_saved, z, alpha_x, alpha_h, m = saved
     dc, dh, d_hyper_c, d_hyper_h = d_state
-    units, emb, batch = fused.bias.shape[1], fused.emb_bias.shape[1], tf.shape(m)[2]
+    # Shapes from the loop's own tensors: what is read back from arrays has none.
+    units, emb, batch = fused.bias.shape[1], fused.emb_bias.shape[1], tf.shape(dr)[1]
     da, dc, main_sums = _update_grad(main_saved, dh, dc, keep_mask, fused.norms)
     d_scales = tf.concat([da * x_main, da * m, da], 0)  # [12, H, B]
     d_z = tf.matmul(fused.scales_w, d_scales)  # [12, E, B]
@@ -282,7 +301,7 @@ def _hyper_step_grad(fused, saved, x_main, d_state, dr, keep_mask):
     d_hyper_h += tf.matmul(fused.hyper_h_W, d_hyper_out)
     d_q, d_hyper_c, hyper_sums = _update_grad(hyper_saved, d_hyper_h, d_hyper_c, None,
                                               fused.hyper_norms)
-    d_q = tf.reshape(d_q, [-1, batch])
+    d_q = tf.reshape(d_q, tf.shape(dr))
     d_h_out = tf.concat([tf.reshape(da * alpha_h, [4 * units, batch]), d_q], 0)
     d_state = (dc, tf.matmul(fused.h_W, d_h_out), d_hyper_c, tf.zeros_like(d_hyper_h))
     sums = (main_sums + hyper_sums + (tf.reduce_sum(da, -1),
@@ -333,7 +352,7 @@ def _hyper_fn(forget_bias, masked):
                 lambda k, *_: k < steps, back,
                 (0, d_state, tf.zeros_like(x_hyper[0]), _hyper_zero_sums(w, seq.dtype),
                  _arrays(seq.dtype, steps, 4)))
-            grads = _hyper_weight_grads(w, seq, shared, state[3], dr, sums,
+            grads = _hyper_weight_grads(w, seq, shared, state[3], dr, _cast(sums, seq.dtype),
                                         [a.stack() for a in d_arrays], h_prev.stack(), hyper_h.stack())
             d_state = d_state[:3] + (d_state[3] + tf.matmul(w.hyper_W_hh, dr),)
             return grads + tuple(tf.transpose(d) for d in d_state) + (None,) * masked
@@ -346,10 +365,9 @@ def _hyper_fn(forget_bias, masked):
 
 def _hyper_zero_sums(w, dtype):
     units, hyper_units = w.W_hh.shape[0], w.hyper_W_hh.shape[0]
-    return tuple(tf.zeros(shape, dtype) for shape in (
-        [4, units], [4, units], [units], [units],
-        [4, hyper_units], [4, hyper_units], [hyper_units], [hyper_units],
-        [4, units], [12, w.zw_b.shape[0] // 8, units]))
+    return _zero_sums([[4, units], [4, units], [units], [units],
+                       [4, hyper_units], [4, hyper_units], [hyper_units], [hyper_units],
+                       [4, units], [12, w.zw_b.shape[0] // 8, units]], dtype)
 
 
 def _hyper_weight_grads(w, seq, shared, hyper_h0, dr, sums, d_arrays, h_prev, hyper_h):
@@ -368,25 +386,84 @@ def _hyper_weight_grads(w, seq, shared, hyper_h0, dr, sums, d_arrays, h_prev, hy
                                             [8 * emb, 4 * emb, -1], 1)
     d_hyper_W_hh += tf.matmul(hyper_h0, dr, transpose_b=True)  # the first step's r
     d_alpha_w, d_beta_w = tf.split(sums[9], [8, 4])
-    main_norms, hyper_norms = _norm_grads(sums[:4]), _norm_grads(sums[4:8])
     return (d_seq, d_shared) + tuple(HyperWeights(
-        tf.einsum('tfb,tgb->fg', seq, d_x_main), d_W_hh, tf.reshape(sums[8], [-1]), *main_norms,
-        tf.einsum('tfb,tgb->fg', seq, d_q), d_hyper_W_h, d_hyper_W_hh, *hyper_norms,
+        tf.einsum('tfb,tgb->fg', seq, d_x_main), d_W_hh, tf.reshape(sums[8], [-1]),
+        *_norm_grads(sums[:4]),
+        tf.einsum('tfb,tgb->fg', seq, d_q), d_hyper_W_h, d_hyper_W_hh, *_norm_grads(sums[4:8]),
         d_zw_w, tf.reduce_sum(d_hyper_out[:, :8 * emb], [0, 2]), d_alpha_w, d_zb_w, d_beta_w))
 
 
-def run_hyper_cell(cell, seq, state, static=None, keep_masks=None):
-    """seq2seqVAE.run_rnn for a HyperLSTMCell: seq [B, T, F] (+ static [B, S])
-    from state (c, h, hyper_c, hyper_h) -> (hidden [B, T, H], final state)."""
-    seq_dim, input_dim, hyper = seq.shape[-1], cell.input_dim, cell.hyper_cell
-    shared = tf.concat([_static_projection(seq_dim, static, cell.W_xh, seq),
-                        _static_projection(seq_dim, static, hyper.W_xh[:input_dim], seq)], 0)
-    weights = HyperWeights(
+def _hyper_weights(cell, seq_dim):
+    """A HyperLSTMCell's weights as hyper_sequence takes them, for seq_dim per-step features."""
+    hyper, input_dim = cell.hyper_cell, cell.input_dim
+    return HyperWeights(
         cell.W_xh[:seq_dim], cell.W_hh, cell.bias, cell.ln_all_gamma, cell.ln_all_beta,
         cell.ln_c_gamma, cell.ln_c_beta,
         hyper.W_xh[:seq_dim], hyper.W_xh[input_dim:], hyper.W_hh, hyper.ln_all_gamma,
         hyper.ln_all_beta, hyper.ln_c_gamma, hyper.ln_c_beta,
         cell.zw_w, cell.zw_b, cell.alpha_w, cell.zb_w, cell.beta_w)
-    hidden, final = hyper_sequence(tf.transpose(seq, [1, 2, 0]), shared, weights, state,
-                                   keep_masks, cell.forget_bias)
+
+
+def _hyper_shared(cell, seq_dim, static, dtype, batch=1):
+    """[4H + 4Hh, B]: static inputs through the main and the hyper cell's W_xh."""
+    return tf.concat([
+        _static_projection(seq_dim, static, cell.W_xh, dtype, batch),
+        _static_projection(seq_dim, static, cell.hyper_cell.W_xh[:cell.input_dim], dtype, batch)], 0)
+
+
+def run_hyper_cell(cell, seq, state, static=None, keep_masks=None):
+    """seq2seqVAE.run_rnn for a HyperLSTMCell: seq [B, T, F] (+ static [B, S])
+    from state (c, h, hyper_c, hyper_h) -> (hidden [B, T, H], final state)."""
+    seq_dim = seq.shape[-1]
+    hidden, final = hyper_sequence(
+        tf.transpose(seq, [1, 2, 0]), _hyper_shared(cell, seq_dim, static, seq.dtype),
+        _hyper_weights(cell, seq_dim), state, keep_masks, cell.forget_bias)
     return tf.transpose(hidden, [2, 0, 1]), final
+
+
+# --------------------------------------------------------------------------
+# The samplers' step.
+# --------------------------------------------------------------------------
+POINT_SIZE = 5  # the decoder's per-step input: the previous stroke-5 point
+
+
+def layer_norm_steps(cell, initial_state):
+    """seq2seqVAE._decoder_steps for a LayerNormLSTMCell decoder: the
+    kernel's forward step, feature-major.  initial_state(z, num) -> (c, h)."""
+    def prepare(z, num):
+        shared = _static_projection(POINT_SIZE, z, cell.W_xh, cell.W_xh.dtype, num)
+        W_T = tf.transpose(tf.concat([cell.W_hh, cell.W_xh[:POINT_SIZE]], 0))
+        norms = _norms(cell.units, cell.forget_bias, cell.ln_all_gamma, cell.ln_all_beta,
+                       cell.ln_c_gamma, cell.ln_c_beta)
+        return tuple(tf.transpose(s) for s in initial_state(z, num)), shared, (W_T, norms)
+
+    def advance(point, state, shared, weights):
+        c, h = state
+        c, h, _ = _layer_norm_step(*weights, tf.concat([h, tf.transpose(point)], 0), shared,
+                                   c, None)
+        return (c, h), tf.transpose(h)
+    return prepare, advance, 1
+
+
+def hyper_steps(cell, initial_state):
+    """seq2seqVAE._decoder_steps for a HyperLSTMCell decoder: the kernel's
+    forward step, feature-major, its state (c, h, hyper_c, hyper_h, r).
+    initial_state(z, num) -> (c, h, hyper_c, hyper_h)."""
+    units = cell.units
+
+    def prepare(z, num):
+        weights = _hyper_weights(cell, POINT_SIZE)
+        shared = _hyper_shared(cell, POINT_SIZE, z, cell.W_xh.dtype, num)
+        W_x_T = tf.transpose(tf.concat([weights.W_x, weights.hyper_W_x], 1))  # [4H + 4Hh, 5]
+        state = tuple(tf.transpose(s) for s in initial_state(z, num))
+        r = tf.matmul(weights.hyper_W_hh, state[3], transpose_a=True)
+        return state + (r,), shared, (_fuse(weights, cell.forget_bias), W_x_T)
+
+    def advance(point, state, shared, weights):
+        fused, W_x_T = weights
+        x_main, x_hyper = _rows(tf.matmul(W_x_T, tf.transpose(point)) + shared,
+                                [4 * units, 4 * cell.hyper_units])
+        state, r, _ = _hyper_step(fused, tf.reshape(x_main, [4, units, -1]), x_hyper,
+                                  state[:4], state[4], None)
+        return state + (r,), tf.transpose(state[1])
+    return prepare, advance, 1

@@ -88,3 +88,25 @@ def test_model_gradients_match_the_scanned_cells(monkeypatch):
         results.append([r_cost, kl_cost] + tape.gradient(cost, model.trainable_variables))
     for ours, theirs in zip(*results):
         np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize('conditional', [True, False], ids=['conditional', 'decoder-only'])
+@pytest.mark.parametrize('kind', KERNEL_CELLS)
+def test_sampler_step_matches_the_cell(kind, conditional):
+    """The samplers' step (the kernel's, feature-major) fed given points
+    gives the decoder outputs of the cell's own step from z's initial state."""
+    hps = small_hps(dec_model=kind, conditional=conditional)
+    model = S.Seq2seqModel(hps, dtype='float64')
+    rng = np.random.default_rng(14)
+    randomize(model.trainable_variables, rng)
+    num, steps = 3, 4
+    points = tf.constant(rng.normal(size=(num, steps, 5)), tf.float64)
+    z = tf.constant(rng.normal(size=(num, hps.z_size)), tf.float64) if conditional else None
+    prepare, advance, _ = S._decoder_steps(model)
+    state, shared, weights = prepare(z, num)
+    outputs = []
+    for t in range(steps):
+        state, h = advance(points[:, t], state, shared, weights)
+        outputs.append(h)
+    expected, _ = scanned_rnn(model.decoder, points, model.initial_state(z, num), z)
+    np.testing.assert_allclose(tf.stack(outputs, 1), expected, rtol=0, atol=1e-12)
