@@ -230,8 +230,8 @@ def hyper_sequence(seq, shared, weights, state, keep_masks=None, forget_bias=1.0
     cell's recurrent part and the hyper cell's read of h); the new hyper h
     through [zw_w, zb_w, hyper_W_hh] (the scale and shift embeddings, and the
     hyper cell's recurrent part for the next step); one batched matmul of the
-    12 embeddings into scales and shifts.  The input projections of all
-    steps are one matmul before the loop: the main cell's is scaled every
+    12 embeddings into scales and shifts.  The inputs of all steps are
+    projected before the loop: the main cell's projection is scaled every
     step, so it cannot join the recurrent matmul.
 
     seq [T, F, B]; shared [4H + 4Hh, B or 1]: the input projections common
