@@ -30,7 +30,7 @@ import tensorflow as tf
 import keras
 
 import utils
-from sketchgen import atomic, magenta_names, pretrained, sketch_js
+from sketchgen import atomic, magenta_names, norm_kernels, pretrained, sketch_js
 
 # --------------------------------------------------------------------------
 # Hyper-parameters: Magenta's names and defaults.
@@ -390,8 +390,10 @@ def make_cell(kind, units, name, dtype=None):
 
 def run_rnn(cell, seq, state, static=None, keep_masks=None):
     """Runs `cell` over inputs seq [B, T, F] (+ static [B, S], features shared
-    by all steps) from `state`.  keep_masks [T, H, B]: recurrent-dropout masks
-    already scaled by 1/keep.  Returns (outputs h [B, T, H], final state)."""
+    by all steps) from `state`, with the cell's whole-sequence kernel (its
+    `step` over all steps, hand-written backward pass).  keep_masks [T, H, B]:
+    recurrent-dropout masks already scaled by 1/keep.  Returns (outputs h
+    [B, T, H], final state)."""
     if type(cell) is LSTMCell:
         seq_dim = seq.shape[-1]
         shared = cell.bias[None] if static is None else (
@@ -400,16 +402,9 @@ def run_rnn(cell, seq, state, static=None, keep_masks=None):
                                      cell.W_xh[:seq_dim], cell.W_hh, *state, keep_masks,
                                      cell.forget_bias)
         return tf.transpose(hidden, [2, 0, 1]), (c, h)
-    elems = [tf.transpose(cell.project_inputs(seq, static), [1, 0, 2])]
-    if keep_masks is not None:
-        elems.append(tf.transpose(keep_masks, [0, 2, 1]))
-
-    def body(prev, inputs):
-        return cell.step(inputs[0], prev, inputs[1] if keep_masks is not None else None)
-
-    states = tf.scan(body, tuple(elems), initializer=tuple(state))
-    final = tuple(s[-1] for s in states)
-    return tf.transpose(cell.output(states), [1, 0, 2]), final
+    if type(cell) is LayerNormLSTMCell:
+        return norm_kernels.run_layer_norm_cell(cell, seq, state, static, keep_masks)
+    return norm_kernels.run_hyper_cell(cell, seq, state, static, keep_masks)
 
 
 def lstm_sequence(seq, shared, W_x, W_hh, c0, h0, keep_masks=None, forget_bias=1.0):
@@ -1181,8 +1176,9 @@ def _decoder_steps(model):
     batch_axis: the batch axis of state and shared.
 
     A plain LSTM runs in lstm_sequence's layout: state feature-major [H, N]
-    and [h; point] projected by one matmul (the faster form on CPU).  Other
-    cells run their own step, batch-major."""
+    and [h; point] projected by one matmul (the faster form on CPU); the
+    layer-norm and hyper cells run their kernels' step (sketchgen.norm_kernels),
+    feature-major too."""
     cell = model.decoder
     if type(cell) is LSTMCell:
         def prepare(z, num):
@@ -1207,15 +1203,9 @@ def _decoder_steps(model):
             return (c, h), tf.transpose(h)
         return prepare, advance, 1
 
-    def prepare(z, num):  # the z part only: project_inputs adds the bias at every step
-        no_point = tf.zeros([num, 1, 5])
-        z_part = (cell.project_inputs(no_point, z) - cell.project_inputs(no_point))[:, 0]
-        return model.initial_state(z, num), z_part, ()
-
-    def advance(point, state, z_part, _):
-        state = cell.step(cell.project_inputs(point[:, None])[:, 0] + z_part, state, None)
-        return state, cell.output(state)
-    return prepare, advance, 0
+    if type(cell) is LayerNormLSTMCell:
+        return norm_kernels.layer_norm_steps(cell, model.initial_state)
+    return norm_kernels.hyper_steps(cell, model.initial_state)
 
 
 def _batch_function(model, greedy):

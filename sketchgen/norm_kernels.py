@@ -1,0 +1,469 @@
+"""Whole-sequence kernels, with hand-written backward passes, for the
+layer-norm and hyper LSTM cells (seq2seqVAE's LayerNormLSTMCell and
+HyperLSTMCell), as seq2seqVAE.lstm_sequence is for the plain LSTM: autodiff
+through a scan of the cell's step runs dozens of small ops a step and
+accumulates every weight gradient every step.
+
+Layout as lstm_sequence: time-major and feature-major ([T, features, B]),
+gate order i, j, f, o.  The forward loop saves the activations the backward
+loop reads; the backward loop saves the pre-activation gradients, and the
+weight gradients are contractions over all steps afterwards.
+
+Imported by seq2seqVAE, which sets TensorFlow's CPU options before
+TensorFlow starts: import seq2seqVAE first.
+"""
+import collections
+import functools
+
+import tensorflow as tf
+
+EPSILON = 1e-3  # Magenta's layer-norm epsilon
+
+# A layer-norm cell's norms in the kernels' layout: gates' gamma and beta
+# [4, U, 1] (beta with the forget bias added), the cell's gamma_c, beta_c [U, 1].
+Norms = collections.namedtuple('Norms', 'gamma beta gamma_c beta_c')
+
+HyperWeights = collections.namedtuple('HyperWeights', [
+    'W_x', 'W_hh', 'bias', 'gamma', 'beta', 'gamma_c', 'beta_c',  # the main cell
+    'hyper_W_x', 'hyper_W_h', 'hyper_W_hh',  # the hyper cell reads [x, h] and its own h
+    'hyper_gamma', 'hyper_beta', 'hyper_gamma_c', 'hyper_beta_c',
+    'zw_w', 'zw_b', 'alpha_w', 'zb_w', 'beta_w'])  # scales and shifts
+
+
+# --------------------------------------------------------------------------
+# One cell update (LayerNormLSTMCell.step after its matmul) and its gradient.
+# --------------------------------------------------------------------------
+def _normalize(x):
+    """Layer norm of x [K, U, B] over U, without gain and shift -> (n, 1/std)."""
+    centred = x - tf.reduce_mean(x, 1, keepdims=True)
+    rstd = tf.math.rsqrt(tf.reduce_mean(tf.square(centred), 1, keepdims=True) + EPSILON)
+    return centred * rstd, rstd
+
+
+def _normalize_grad(dn, n, rstd):
+    return rstd * (dn - tf.reduce_mean(dn, 1, keepdims=True)
+                   - n * tf.reduce_mean(dn * n, 1, keepdims=True))
+
+
+def _norms(units, forget_bias, gamma, beta, gamma_c, beta_c):
+    shift = tf.constant([0.0, 0.0, forget_bias, 0.0], beta.dtype)[:, None, None]
+    return Norms(tf.reshape(gamma, [4, units, 1]), tf.reshape(beta, [4, units, 1]) + shift,
+                 gamma_c[:, None], beta_c[:, None])
+
+
+def _update(a, c, keep_mask, norms):
+    """Gate pre-activations a [4, U, B] and c [U, B] -> (c', h', saved):
+    layer norm on each gate, dropout on the candidate, layer norm on c'."""
+    n, rstd = _normalize(a)
+    i, j, f, o = tf.unstack(n * norms.gamma + norms.beta)
+    i, g, f, o = tf.sigmoid(i), tf.tanh(j), tf.sigmoid(f), tf.sigmoid(o)
+    new_c = c * f + i * (g if keep_mask is None else g * keep_mask)
+    nc, rstd_c = _normalize(new_c[None])
+    tc = tf.tanh(nc[0] * norms.gamma_c + norms.beta_c)
+    return new_c, tc * o, (n, rstd, i, g, f, o, c, nc, rstd_c, tc)
+
+
+def _update_grad(saved, dh, dc, keep_mask, norms):
+    """_update backwards: (dh', dc') -> (da [4, U, B], dc, the norms'
+    gradients summed over the batch: dgamma, dbeta [4, U], dgamma_c, dbeta_c [U])."""
+    n, rstd, i, g, f, o, c, nc, rstd_c, tc = saved
+    d_lc = tf.raw_ops.TanhGrad(y=tc, dy=dh * o)
+    dc += _normalize_grad((d_lc * norms.gamma_c)[None], nc, rstd_c)[0]
+    dcm = dc if keep_mask is None else dc * keep_mask
+    d_gates = tf.stack([tf.raw_ops.SigmoidGrad(y=i, dy=dcm * g),
+                        tf.raw_ops.TanhGrad(y=g, dy=dcm * i),
+                        tf.raw_ops.SigmoidGrad(y=f, dy=dc * c),
+                        tf.raw_ops.SigmoidGrad(y=o, dy=dh * tc)])
+    da = _normalize_grad(d_gates * norms.gamma, n, rstd)
+    sums = tuple(tf.reduce_sum(x, -1) for x in (d_gates * n, d_gates, d_lc * nc[0], d_lc))
+    return da, dc * f, sums
+
+
+def _norm_grads(sums):
+    """Summed norm gradients -> gradients of (gamma [4U], beta [4U], gamma_c, beta_c)."""
+    return tuple(tf.reshape(s, [-1]) for s in sums)
+
+
+# --------------------------------------------------------------------------
+# Loop plumbing.
+# --------------------------------------------------------------------------
+def _arrays(dtype, steps, count):
+    # Not cleared after a read: a persistent tape may run grad twice.
+    return tuple(tf.TensorArray(dtype, size=steps, clear_after_read=False) for _ in range(count))
+
+
+def _write(arrays, t, values):
+    return tuple(a.write(t, v) for a, v in zip(arrays, values))
+
+
+def _read(arrays, t):
+    return tuple(a.read(t) for a in arrays)
+
+
+def _sum_dtype(dtype):
+    """Sums over all steps are kept in float32 under a 16-bit compute dtype."""
+    return tf.float32 if dtype in (tf.bfloat16, tf.float16) else dtype
+
+
+def _zero_sums(shapes, dtype):
+    return tuple(tf.zeros(shape, _sum_dtype(dtype)) for shape in shapes)
+
+
+def _add(totals, parts):
+    return tuple(a + tf.cast(b, a.dtype) for a, b in zip(totals, parts))
+
+
+def _cast(tensors, dtype):
+    return tuple(tf.cast(t, dtype) for t in tensors)
+
+
+def _rows(x, sizes):
+    """Splits x [sum(sizes), B] by rows; reshaped to 1-D first, so that
+    aligned pieces share x's buffer rather than being copied."""
+    flat, batch, start, pieces = tf.reshape(x, [-1]), tf.shape(x)[1], 0, []
+    for size in sizes:
+        pieces.append(tf.reshape(flat[start * batch:(start + size) * batch], [size, batch]))
+        start += size
+    return pieces
+
+
+def _sum_shared(d_projected, shared):
+    """The gradient of shared [G, B or 1] from d_projected [T, G, B]."""
+    d_shared = tf.reduce_sum(d_projected, 0)
+    return tf.reduce_sum(d_shared, 1, keepdims=True) if shared.shape[-1] == 1 else d_shared
+
+
+def _static_projection(seq_dim, static, weights, dtype, batch=1):
+    """[G, B]: static inputs [B, S] through weights[seq_dim:], or [G, batch] zeros."""
+    if static is None:
+        return tf.zeros([weights.shape[1], batch], dtype)
+    return tf.transpose(tf.matmul(static, weights[seq_dim:]))
+
+
+# --------------------------------------------------------------------------
+# Layer-norm LSTM.
+# --------------------------------------------------------------------------
+def layer_norm_sequence(seq, shared, W_x, W_hh, norms, c0, h0, keep_masks=None, forget_bias=1.0):
+    """LayerNormLSTMCell.step over a whole sequence; a step is one matmul of
+    [W_hh; W_x]^T with [h_{t-1}; x_t].
+
+    seq [T, F, B]: per-step inputs; shared [4H, B or 1]: the input projection
+    common to all steps (static inputs, zeros if none); norms: (gamma, beta
+    [4H], gamma_c, beta_c [H]); keep_masks [T, H, B] or None; c0, h0 [B, H].
+    Returns (H [T, H, B], c_T [B, H], h_T [B, H])."""
+    masks = [] if keep_masks is None else [keep_masks]
+    args = [seq, shared, W_x, W_hh, *norms, c0, h0, *masks]
+    return _layer_norm_fn(float(forget_bias), bool(masks))(*map(tf.convert_to_tensor, args))
+
+
+def _layer_norm_step(W_T, norms, hx, shared, c, keep_mask):
+    """[h_{t-1}; x_t] [H + F, B] -> (c_t, h_t, saved for _update_grad)."""
+    a = tf.matmul(W_T, hx) + shared
+    return _update(tf.reshape(a, [4, norms.gamma_c.shape[0], -1]), c, keep_mask, norms)
+
+
+@functools.cache
+def _layer_norm_fn(forget_bias, masked):
+    @tf.custom_gradient
+    def kernel(seq, shared, W_x, W_hh, gamma, beta, gamma_c, beta_c, c0, h0, *masks):
+        steps, units = tf.shape(seq)[0], W_hh.shape[0]
+        W_T = tf.transpose(tf.concat([W_hh, W_x], 0))  # [4H, H + F]
+        norms = _norms(units, forget_bias, gamma, beta, gamma_c, beta_c)
+        mask = (lambda t: masks[0][t]) if masked else (lambda t: None)  # noqa: E731
+
+        def step(t, c, h, saved, hidden, inputs):
+            hx = tf.concat([h, seq[t]], 0)
+            c, h, values = _layer_norm_step(W_T, norms, hx, shared, c, mask(t))
+            return t + 1, c, h, _write(saved, t, values), hidden.write(t, h), inputs.write(t, hx)
+
+        _, c_T, h_T, saved, hidden, inputs = tf.while_loop(
+            lambda t, *_: t < steps, step,
+            (0, tf.transpose(c0), tf.transpose(h0), _arrays(seq.dtype, steps, 10))
+            + _arrays(seq.dtype, steps, 2))
+
+        def grad(dH, dc_T, dh_T):
+            def back(k, dc, dh, sums, d_gates):
+                t = steps - 1 - k
+                if dH is not None:
+                    dh += dH[t]
+                da, dc, step_sums = _update_grad(_read(saved, t), dh, dc, mask(t), norms)
+                da = tf.reshape(da, [4 * units, -1])
+                return k + 1, dc, tf.matmul(W_hh, da), _add(sums, step_sums), d_gates.write(t, da)
+
+            zeros = tf.zeros_like(c0)
+            sums = _zero_sums([[4, units], [4, units], [units], [units]], seq.dtype)
+            _, dc0, dh0, sums, d_gates = tf.while_loop(
+                lambda k, *_: k < steps, back,
+                (0, tf.transpose(zeros if dc_T is None else dc_T),
+                 tf.transpose(zeros if dh_T is None else dh_T), sums) + _arrays(seq.dtype, steps, 1))
+            dA = d_gates.stack()  # [T, 4H, B]
+            dW_T = tf.einsum('tgb,tkb->gk', dA, inputs.stack())
+            return ((tf.einsum('fg,tgb->tfb', W_x, dA), _sum_shared(dA, shared),
+                     tf.transpose(dW_T[:, units:]), tf.transpose(dW_T[:, :units]))
+                    + _norm_grads(_cast(sums, seq.dtype)) + (tf.transpose(dc0), tf.transpose(dh0))
+                    + (None,) * len(masks))
+
+        return (hidden.stack(), tf.transpose(c_T), tf.transpose(h_T)), grad
+
+    # Traced once and called by every encoder span and the decoder.
+    return tf.function(kernel)
+
+
+def run_layer_norm_cell(cell, seq, state, static=None, keep_masks=None):
+    """seq2seqVAE.run_rnn for a LayerNormLSTMCell: seq [B, T, F] (+ static
+    [B, S]) from state (c, h) -> (hidden [B, T, H], (c_T, h_T))."""
+    seq_dim = seq.shape[-1]
+    norms = (cell.ln_all_gamma, cell.ln_all_beta, cell.ln_c_gamma, cell.ln_c_beta)
+    hidden, c, h = layer_norm_sequence(
+        tf.transpose(seq, [1, 2, 0]), _static_projection(seq_dim, static, cell.W_xh, seq.dtype),
+        cell.W_xh[:seq_dim], cell.W_hh, norms, *state, keep_masks, cell.forget_bias)
+    return tf.transpose(hidden, [2, 0, 1]), (c, h)
+
+
+# --------------------------------------------------------------------------
+# HyperLSTM.
+# --------------------------------------------------------------------------
+def hyper_sequence(seq, shared, weights, state, keep_masks=None, forget_bias=1.0):
+    """HyperLSTMCell.step over a whole sequence.
+
+    A step is three matmuls: h_{t-1} through [W_hh, hyper_W_h] (the main
+    cell's recurrent part and the hyper cell's read of h); the new hyper h
+    through [zw_w, zb_w, hyper_W_hh] (the scale and shift embeddings, and the
+    hyper cell's recurrent part for the next step); one batched matmul of the
+    12 embeddings into scales and shifts.  The inputs of all steps are
+    projected before the loop: the main cell's projection is scaled every
+    step, so it cannot join the recurrent matmul.
+
+    seq [T, F, B]; shared [4H + 4Hh, B or 1]: the input projections common
+    to all steps, main then hyper (static inputs, zeros if none); weights:
+    HyperWeights (W_x, hyper_W_x: the rows of seq's features; hyper_W_h: the
+    rows of h in the hyper cell's W_xh); state (c, h, hyper_c, hyper_h)
+    [B, *]; keep_masks [T, H, B] or None.
+    Returns (H [T, H, B], final state as `state`)."""
+    masks = [] if keep_masks is None else [keep_masks]
+    args = [seq, shared, *weights, *state, *masks]
+    outputs = _hyper_fn(float(forget_bias), bool(masks))(*map(tf.convert_to_tensor, args))
+    return outputs[0], tuple(outputs[1:])
+
+
+Fused = collections.namedtuple('Fused', [
+    'h_W', 'h_W_T',  # [H, 4H + 4Hh]: both reads of h
+    'hyper_h_W', 'hyper_h_W_T',  # [Hh, 12E + 4Hh]: embeddings, hyper recurrence
+    'scales_w', 'emb_bias', 'bias', 'norms', 'hyper_norms'])
+
+
+def _fuse(w, forget_bias):
+    units, hyper_units = w.W_hh.shape[0], w.hyper_W_hh.shape[0]
+    emb = w.zw_b.shape[0] // 8
+    h_W = tf.concat([w.W_hh, w.hyper_W_h], 1)
+    hyper_h_W = tf.concat([w.zw_w, w.zb_w, w.hyper_W_hh], 1)
+    return Fused(
+        h_W, tf.transpose(h_W), hyper_h_W, tf.transpose(hyper_h_W),
+        tf.concat([w.alpha_w, w.beta_w], 0),  # [12, E, H]
+        tf.reshape(tf.concat([w.zw_b, tf.zeros([4 * emb], w.zw_b.dtype)], 0), [12, emb, 1]),
+        tf.reshape(w.bias, [4, units, 1]),
+        _norms(units, forget_bias, w.gamma, w.beta, w.gamma_c, w.beta_c),
+        _norms(hyper_units, forget_bias, w.hyper_gamma, w.hyper_beta,
+               w.hyper_gamma_c, w.hyper_beta_c))
+
+
+def _hyper_step(fused, x_main, x_hyper, state, r, keep_mask):
+    """One step from the inputs' projections x_main [4, H, B], x_hyper
+    [4Hh, B] and r [4Hh, B], the hyper cell's recurrent part ->
+    (state, the next step's r, saved for _hyper_step_grad)."""
+    c, h, hyper_c, hyper_h = state
+    units, emb = fused.bias.shape[1], fused.emb_bias.shape[1]
+    m, q = _rows(tf.matmul(fused.h_W_T, h), [4 * units, fused.h_W.shape[1] - 4 * units])
+    hyper_c, hyper_h, hyper_saved = _update(tf.reshape(q + r + x_hyper, [4, -1, tf.shape(h)[1]]),
+                                            hyper_c, None, fused.hyper_norms)
+    z, r = _rows(tf.matmul(fused.hyper_h_W_T, hyper_h), [12 * emb, q.shape[0]])
+    z = tf.reshape(z, [12, emb, -1]) + fused.emb_bias
+    alpha_x, alpha_h, shift = tf.split(tf.matmul(fused.scales_w, z, transpose_a=True), 3)
+    m = tf.reshape(m, [4, units, -1])
+    a = alpha_x * x_main + alpha_h * m + shift + fused.bias
+    c, h, saved = _update(a, c, keep_mask, fused.norms)
+    return (c, h, hyper_c, hyper_h), r, (saved, hyper_saved, z, alpha_x, alpha_h, m)
+
+
+def _hyper_step_grad(fused, saved, x_main, d_state, dr, keep_mask):
+    """_hyper_step backwards: d_state (dc, dh, d_hyper_c, d_hyper_h) of the
+    step's new state, dr of its r -> (d_state of the step's state, the
+    gradients of the projections: d_x_main [4H, B], d_q = d_x_hyper = d of
+    the previous r [4Hh, B]; d of both matmuls' outputs; sums)."""
+    main_saved, hyper_saved, z, alpha_x, alpha_h, m = saved
+    dc, dh, d_hyper_c, d_hyper_h = d_state
+    # Shapes from the loop's own tensors: what is read back from arrays has none.
+    units, emb, batch = fused.bias.shape[1], fused.emb_bias.shape[1], tf.shape(dr)[1]
+    da, dc, main_sums = _update_grad(main_saved, dh, dc, keep_mask, fused.norms)
+    d_scales = tf.concat([da * x_main, da * m, da], 0)  # [12, H, B]
+    d_z = tf.matmul(fused.scales_w, d_scales)  # [12, E, B]
+    d_hyper_out = tf.concat([tf.reshape(d_z, [12 * emb, batch]), dr], 0)
+    d_hyper_h += tf.matmul(fused.hyper_h_W, d_hyper_out)
+    d_q, d_hyper_c, hyper_sums = _update_grad(hyper_saved, d_hyper_h, d_hyper_c, None,
+                                              fused.hyper_norms)
+    d_q = tf.reshape(d_q, tf.shape(dr))
+    d_h_out = tf.concat([tf.reshape(da * alpha_h, [4 * units, batch]), d_q], 0)
+    d_state = (dc, tf.matmul(fused.h_W, d_h_out), d_hyper_c, tf.zeros_like(d_hyper_h))
+    sums = (main_sums + hyper_sums + (tf.reduce_sum(da, -1),
+                                      tf.matmul(z, d_scales, transpose_b=True)))
+    return d_state, (tf.reshape(da * alpha_x, [4 * units, batch]), d_q, d_h_out, d_hyper_out), sums
+
+
+_SAVED = ((0,) * 10, (0,) * 10, 0, 0, 0, 0)  # the structure of _hyper_step's saved values
+
+
+@functools.cache
+def _hyper_fn(forget_bias, masked):
+    @tf.custom_gradient
+    def kernel(seq, shared, *rest):
+        w, state0 = HyperWeights(*rest[:19]), rest[19:23]
+        mask = (lambda t: rest[23][t]) if masked else (lambda t: None)  # noqa: E731
+        steps, units = tf.shape(seq)[0], w.W_hh.shape[0]
+        fused = _fuse(w, forget_bias)
+        x_main = tf.reshape(tf.einsum('fg,tfb->tgb', w.W_x, seq) + shared[:4 * units],
+                            [steps, 4, units, -1])
+        x_hyper = tf.einsum('fg,tfb->tgb', w.hyper_W_x, seq) + shared[4 * units:]
+        state = tuple(tf.transpose(s) for s in state0)
+
+        def step(t, state, r, saved, hidden, h_prev, hyper_h):
+            new, r, values = _hyper_step(fused, x_main[t], x_hyper[t], state, r, mask(t))
+            return (t + 1, new, r, _write(saved, t, tf.nest.flatten(values)),
+                    hidden.write(t, new[1]), h_prev.write(t, state[1]), hyper_h.write(t, new[3]))
+
+        _, final, _, saved, hidden, h_prev, hyper_h = tf.while_loop(
+            lambda t, *_: t < steps, step,
+            (0, state, tf.matmul(w.hyper_W_hh, state[3], transpose_a=True),
+             _arrays(seq.dtype, steps, len(tf.nest.flatten(_SAVED))))
+            + _arrays(seq.dtype, steps, 3))
+
+        def grad(dH, *d_final):
+            def back(k, d_state, dr, sums, d_arrays):
+                t = steps - 1 - k
+                if dH is not None:
+                    d_state = (d_state[0], d_state[1] + dH[t]) + d_state[2:]
+                values = tf.nest.pack_sequence_as(_SAVED, _read(saved, t))
+                d_state, d_out, step_sums = _hyper_step_grad(fused, values, x_main[t], d_state,
+                                                             dr, mask(t))
+                return k + 1, d_state, d_out[1], _add(sums, step_sums), _write(d_arrays, t, d_out)
+
+            d_state = tuple(tf.zeros_like(s) if d is None else tf.transpose(d)
+                            for s, d in zip(state, d_final))
+            _, d_state, dr, sums, d_arrays = tf.while_loop(
+                lambda k, *_: k < steps, back,
+                (0, d_state, tf.zeros_like(x_hyper[0]), _hyper_zero_sums(w, seq.dtype),
+                 _arrays(seq.dtype, steps, 4)))
+            grads = _hyper_weight_grads(w, seq, shared, state[3], dr, _cast(sums, seq.dtype),
+                                        [a.stack() for a in d_arrays], h_prev.stack(), hyper_h.stack())
+            d_state = d_state[:3] + (d_state[3] + tf.matmul(w.hyper_W_hh, dr),)
+            return grads + tuple(tf.transpose(d) for d in d_state) + (None,) * masked
+
+        return (hidden.stack(),) + tuple(tf.transpose(s) for s in final), grad
+
+    # Traced once and called by every encoder span and the decoder.
+    return tf.function(kernel)
+
+
+def _hyper_zero_sums(w, dtype):
+    units, hyper_units = w.W_hh.shape[0], w.hyper_W_hh.shape[0]
+    return _zero_sums([[4, units], [4, units], [units], [units],
+                       [4, hyper_units], [4, hyper_units], [hyper_units], [hyper_units],
+                       [4, units], [12, w.zw_b.shape[0] // 8, units]], dtype)
+
+
+def _hyper_weight_grads(w, seq, shared, hyper_h0, dr, sums, d_arrays, h_prev, hyper_h):
+    """Gradients of (seq, shared, *weights): contractions over all steps of
+    the per-step gradients d_arrays (d_x_main, d_q, d_h_out, d_hyper_out
+    [T, *, B]) with what the matmuls read (seq, h_prev, hyper_h [T, *, B])."""
+    d_x_main, d_q, d_h_out, d_hyper_out = d_arrays
+    units, emb = w.W_hh.shape[0], w.zw_b.shape[0] // 8
+    d_seq = (tf.einsum('fg,tgb->tfb', w.W_x, d_x_main)
+             + tf.einsum('fg,tgb->tfb', w.hyper_W_x, d_q))
+    d_shared = tf.concat([tf.reduce_sum(d_x_main, 0), tf.reduce_sum(d_q, 0)], 0)
+    if shared.shape[-1] == 1:
+        d_shared = tf.reduce_sum(d_shared, 1, keepdims=True)
+    d_W_hh, d_hyper_W_h = tf.split(tf.einsum('tkb,tgb->kg', h_prev, d_h_out), [4 * units, -1], 1)
+    d_zw_w, d_zb_w, d_hyper_W_hh = tf.split(tf.einsum('tkb,tgb->kg', hyper_h, d_hyper_out),
+                                            [8 * emb, 4 * emb, -1], 1)
+    d_hyper_W_hh += tf.matmul(hyper_h0, dr, transpose_b=True)  # the first step's r
+    d_alpha_w, d_beta_w = tf.split(sums[9], [8, 4])
+    return (d_seq, d_shared) + tuple(HyperWeights(
+        tf.einsum('tfb,tgb->fg', seq, d_x_main), d_W_hh, tf.reshape(sums[8], [-1]),
+        *_norm_grads(sums[:4]),
+        tf.einsum('tfb,tgb->fg', seq, d_q), d_hyper_W_h, d_hyper_W_hh, *_norm_grads(sums[4:8]),
+        d_zw_w, tf.reduce_sum(d_hyper_out[:, :8 * emb], [0, 2]), d_alpha_w, d_zb_w, d_beta_w))
+
+
+def _hyper_weights(cell, seq_dim):
+    """A HyperLSTMCell's weights as hyper_sequence takes them, for seq_dim per-step features."""
+    hyper, input_dim = cell.hyper_cell, cell.input_dim
+    return HyperWeights(
+        cell.W_xh[:seq_dim], cell.W_hh, cell.bias, cell.ln_all_gamma, cell.ln_all_beta,
+        cell.ln_c_gamma, cell.ln_c_beta,
+        hyper.W_xh[:seq_dim], hyper.W_xh[input_dim:], hyper.W_hh, hyper.ln_all_gamma,
+        hyper.ln_all_beta, hyper.ln_c_gamma, hyper.ln_c_beta,
+        cell.zw_w, cell.zw_b, cell.alpha_w, cell.zb_w, cell.beta_w)
+
+
+def _hyper_shared(cell, seq_dim, static, dtype, batch=1):
+    """[4H + 4Hh, B]: static inputs through the main and the hyper cell's W_xh."""
+    return tf.concat([
+        _static_projection(seq_dim, static, cell.W_xh, dtype, batch),
+        _static_projection(seq_dim, static, cell.hyper_cell.W_xh[:cell.input_dim], dtype, batch)], 0)
+
+
+def run_hyper_cell(cell, seq, state, static=None, keep_masks=None):
+    """seq2seqVAE.run_rnn for a HyperLSTMCell: seq [B, T, F] (+ static [B, S])
+    from state (c, h, hyper_c, hyper_h) -> (hidden [B, T, H], final state)."""
+    seq_dim = seq.shape[-1]
+    hidden, final = hyper_sequence(
+        tf.transpose(seq, [1, 2, 0]), _hyper_shared(cell, seq_dim, static, seq.dtype),
+        _hyper_weights(cell, seq_dim), state, keep_masks, cell.forget_bias)
+    return tf.transpose(hidden, [2, 0, 1]), final
+
+
+# --------------------------------------------------------------------------
+# The samplers' step.
+# --------------------------------------------------------------------------
+POINT_SIZE = 5  # the decoder's per-step input: the previous stroke-5 point
+
+
+def layer_norm_steps(cell, initial_state):
+    """seq2seqVAE._decoder_steps for a LayerNormLSTMCell decoder: the
+    kernel's forward step, feature-major.  initial_state(z, num) -> (c, h)."""
+    def prepare(z, num):
+        shared = _static_projection(POINT_SIZE, z, cell.W_xh, cell.W_xh.dtype, num)
+        W_T = tf.transpose(tf.concat([cell.W_hh, cell.W_xh[:POINT_SIZE]], 0))
+        norms = _norms(cell.units, cell.forget_bias, cell.ln_all_gamma, cell.ln_all_beta,
+                       cell.ln_c_gamma, cell.ln_c_beta)
+        return tuple(tf.transpose(s) for s in initial_state(z, num)), shared, (W_T, norms)
+
+    def advance(point, state, shared, weights):
+        c, h = state
+        c, h, _ = _layer_norm_step(*weights, tf.concat([h, tf.transpose(point)], 0), shared,
+                                   c, None)
+        return (c, h), tf.transpose(h)
+    return prepare, advance, 1
+
+
+def hyper_steps(cell, initial_state):
+    """seq2seqVAE._decoder_steps for a HyperLSTMCell decoder: the kernel's
+    forward step, feature-major, its state (c, h, hyper_c, hyper_h, r).
+    initial_state(z, num) -> (c, h, hyper_c, hyper_h)."""
+    units = cell.units
+
+    def prepare(z, num):
+        weights = _hyper_weights(cell, POINT_SIZE)
+        shared = _hyper_shared(cell, POINT_SIZE, z, cell.W_xh.dtype, num)
+        W_x_T = tf.transpose(tf.concat([weights.W_x, weights.hyper_W_x], 1))  # [4H + 4Hh, 5]
+        state = tuple(tf.transpose(s) for s in initial_state(z, num))
+        r = tf.matmul(weights.hyper_W_hh, state[3], transpose_a=True)
+        return state + (r,), shared, (_fuse(weights, cell.forget_bias), W_x_T)
+
+    def advance(point, state, shared, weights):
+        fused, W_x_T = weights
+        x_main, x_hyper = _rows(tf.matmul(W_x_T, tf.transpose(point)) + shared,
+                                [4 * units, 4 * cell.hyper_units])
+        state, r, _ = _hyper_step(fused, tf.reshape(x_main, [4, units, -1]), x_hyper,
+                                  state[:4], state[4], None)
+        return state + (r,), tf.transpose(state[1])
+    return prepare, advance, 1

@@ -1,0 +1,112 @@
+"""The layer-norm and hyper cells' whole-sequence kernels (sketchgen.norm_kernels)
+against autodiff through the cells' own `step` under tf.scan, in float64."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import seq2seqVAE as S
+from test_model import random_batch, small_hps
+
+KERNEL_CELLS = ('layer_norm', 'hyper')
+
+
+def scanned_rnn(cell, seq, state, static=None, keep_masks=None):
+    """run_rnn's contract, by tf.scan over cell.step (autodiff does the backward pass)."""
+    elems = [tf.transpose(cell.project_inputs(seq, static), [1, 0, 2])]
+    if keep_masks is not None:
+        elems.append(tf.transpose(keep_masks, [0, 2, 1]))
+    states = tf.scan(lambda prev, x: cell.step(x[0], prev, x[1] if keep_masks is not None else None),
+                     tuple(elems), initializer=tuple(state))
+    return tf.transpose(cell.output(states), [1, 0, 2]), tuple(s[-1] for s in states)
+
+
+def randomize(weights, rng):
+    """Random weights: the initial ones are zeros or ones in places (hyper
+    scales, layer-norm gains), which would hide a wrong gradient."""
+    for weight in weights:
+        weight.assign(rng.normal(scale=0.5, size=weight.shape))
+
+
+@pytest.mark.parametrize('inputs, masked', [('static z', True), ('z in every step', False),
+                                            ('no z', True), ('no z', False)],
+                         ids=['decoder', 'decoder, input dropout', 'encoder, recurrent dropout',
+                              'encoder'])
+@pytest.mark.parametrize('kind', KERNEL_CELLS)
+def test_kernel_matches_autodiff_of_the_cell(kind, inputs, masked):
+    """Outputs, final state and the gradients of every input (per-step
+    inputs, static inputs, initial state, hyper state included, every
+    weight) equal autodiff through the cell's step, with and without
+    recurrent dropout.  'static z': a decoder's z, projected once; 'z in
+    every step': input dropout tiles z into the per-step inputs; 'no z': an
+    encoder."""
+    rng = np.random.default_rng(11)
+    batch, steps, point, z_size, units = 3, 5, 4, 2, 6
+    cell = (S.LayerNormLSTMCell(units, dtype='float64') if kind == 'layer_norm' else
+            S.HyperLSTMCell(units, hyper_units=4, hyper_embedding_size=3, dtype='float64'))
+    seq_dim = point + (z_size if inputs == 'z in every step' else 0)
+    cell.build(point + (0 if inputs == 'no z' else z_size))
+    randomize(cell.weights, rng)
+    const = lambda shape: tf.constant(rng.normal(size=shape), tf.float64)  # noqa: E731
+    seq = const((batch, steps, seq_dim))
+    static = const((batch, z_size)) if inputs == 'static z' else None
+    state = cell.state_from_flat(tf.tanh(const((batch, cell.state_size))))
+    masks = tf.constant((rng.uniform(size=(steps, units, batch)) < 0.8) / 0.8) if masked else None
+    loss_weights = [const((batch, steps, units))] + [const(s.shape) for s in state]
+    watched = [seq, *state] + ([static] if static is not None else [])
+
+    def outputs_and_grads(run):
+        with tf.GradientTape() as tape:
+            tape.watch(watched)
+            hidden, final = run(cell, seq, state, static, masks)
+            loss = sum(tf.reduce_sum(t * w) for t, w in zip((hidden,) + final, loss_weights))
+        return [hidden, *final] + tape.gradient(loss, watched + cell.trainable_variables)
+
+    ours, theirs = outputs_and_grads(S.run_rnn), outputs_and_grads(scanned_rnn)
+    assert len(ours) == 1 + len(state) + len(watched) + len(cell.trainable_variables)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
+
+
+def test_model_gradients_match_the_scanned_cells(monkeypatch):
+    """A training step's costs and gradients of a whole model with
+    layer-norm encoders and a hyper decoder (recurrent dropout, input
+    dropout: z in every step's input) equal those with the cells scanned."""
+    hps = small_hps(enc_model='layer_norm', dec_model='hyper', use_input_dropout=True,
+                    input_dropout_prob=0.8, recurrent_dropout_prob=0.8, max_seq_len=8)
+    x, lengths = random_batch(hps, np.random.default_rng(12))
+    monkeypatch.setattr(S, 'ENCODER_SEGMENTS', 1)  # each span's shapes: a trace of the kernel
+    results = []
+    for run in (S.run_rnn, scanned_rnn):
+        monkeypatch.setattr(S, 'run_rnn', run)
+        keras.utils.set_random_seed(12)
+        model = S.Seq2seqModel(hps, seed=12, dtype='float64')
+        randomize(model.trainable_variables, np.random.default_rng(13))
+        with tf.GradientTape() as tape:
+            r_cost, kl_cost = model.compute_costs(x, lengths, training=True)
+            cost = r_cost + kl_cost
+        results.append([r_cost, kl_cost] + tape.gradient(cost, model.trainable_variables))
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize('conditional', [True, False], ids=['conditional', 'decoder-only'])
+@pytest.mark.parametrize('kind', KERNEL_CELLS)
+def test_sampler_step_matches_the_cell(kind, conditional):
+    """The samplers' step (the kernel's, feature-major) fed given points
+    gives the decoder outputs of the cell's own step from z's initial state."""
+    hps = small_hps(dec_model=kind, conditional=conditional)
+    model = S.Seq2seqModel(hps, dtype='float64')
+    rng = np.random.default_rng(14)
+    randomize(model.trainable_variables, rng)
+    num, steps = 3, 4
+    points = tf.constant(rng.normal(size=(num, steps, 5)), tf.float64)
+    z = tf.constant(rng.normal(size=(num, hps.z_size)), tf.float64) if conditional else None
+    prepare, advance, _ = S._decoder_steps(model)
+    state, shared, weights = prepare(z, num)
+    outputs = []
+    for t in range(steps):
+        state, h = advance(points[:, t], state, shared, weights)
+        outputs.append(h)
+    expected, _ = scanned_rnn(model.decoder, points, model.initial_state(z, num), z)
+    np.testing.assert_allclose(tf.stack(outputs, 1), expected, rtol=0, atol=1e-12)
