@@ -27,6 +27,7 @@ sys.path[:0] = [ROOT, HERE]
 import seq2seqVAE as S  # noqa: E402  (before TensorFlow)
 import tensorflow as tf  # noqa: E402
 import utils  # noqa: E402
+from sketchgen.safe_npz import NpzReader  # noqa: E402
 
 TINY = ('enc_rnn_size=8,dec_rnn_size=16,z_size=4,num_mixture=3,batch_size=8,'
         'decay_rate=0.9,kl_decay_rate=0.9,min_learning_rate=0.0001')
@@ -53,8 +54,8 @@ def make_feeds(hps, data_dir, steps, seed):
     sketches (file order, picked by seed) of distinct lengths, so its length
     sort has one answer on any CPU; offsets divided by the train set's scale."""
     train_set = utils.load_dataset(data_dir, hps)[0]  # sets hps.max_seq_len
-    train = np.concatenate([np.load(os.path.join(data_dir, name), encoding='latin1',
-                                    allow_pickle=True)['train'] for name in hps.data_set])
+    train = np.concatenate([NpzReader(os.path.join(data_dir, name))['train']
+                            for name in hps.data_set])
     rng = np.random.default_rng(seed)
     xs, lengths = [], []
     for _ in range(steps):
