@@ -3,7 +3,6 @@ command in one line on stderr naming the file and the problem (exit status
 2, no traceback, no experiment file changed), or is handled as Magenta
 handles it.  The command runs in this process: a subprocess each would cost
 seconds."""
-import contextlib
 import io
 import os
 import types
@@ -12,26 +11,14 @@ import zipfile
 import numpy as np
 import pytest
 import tensorflow as tf
+from cli import run_training
 from random_sketches import write_npz
 
 import seq2seqVAE as S
-import seq2seqVAE_train as T
 from utils import SketchDataError, load_dataset, load_sketch
 
 HPARAMS = 'enc_rnn_size=8,dec_rnn_size=16,z_size=4,num_mixture=3,batch_size=4'
 NAME = 'sketches'  # the data set every case writes, as the experiment below recorded it
-
-
-def run(*argv):
-    """(exit code, stderr) of the training command."""
-    err = io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-        try:
-            T.main([str(a) for a in argv])
-        except SystemExit as exit_:
-            code = exit_.code
-    return code, err.getvalue()
 
 
 def arrays_of(path):
@@ -127,7 +114,7 @@ def experiment(tmp_path_factory):
     """An experiment folder made from good data, and the bytes of its files."""
     root = tmp_path_factory.mktemp('good')
     write_npz(root / f'{NAME}.npz', seed=0, sizes=(8, 8, 8))
-    code, err = run('--data_dir', root, '--data_set', NAME, '--max_steps', 0, '--seed', 1,
+    code, err = run_training('--data_dir', root, '--data_set', NAME, '--max_steps', 0, '--seed', 1,
                     '--experiment_dir', root / 'experiments', '--hparams', HPARAMS)
     assert code == 0, err
     exp_dir = root / 'experiments' / NAME / 'exp'
@@ -151,7 +138,7 @@ def test_a_bad_file_ends_a_new_run_in_one_line(tmp_path, case):
     write, phrase = REFUSED[case]
     path = tmp_path / f'{NAME}.npz'
     write(path)
-    code, err = run('--data_dir', tmp_path, '--data_set', NAME, '--hparams', HPARAMS,
+    code, err = run_training('--data_dir', tmp_path, '--data_set', NAME, '--hparams', HPARAMS,
                     '--experiment_dir', tmp_path / 'experiments')
     assert_one_line(code, err, path, phrase)
     assert not (tmp_path / 'experiments').exists()
@@ -165,7 +152,7 @@ def test_a_bad_file_changes_no_experiment_file(tmp_path, experiment, case, comma
     write, phrase = REFUSED[case]
     write(tmp_path / f'{NAME}.npz')
     more = ('--epochs', 3) if command == '--resume' else ()
-    code, err = run(command, exp_dir, '--data_dir', tmp_path, *more)
+    code, err = run_training(command, exp_dir, '--data_dir', tmp_path, *more)
     assert_one_line(code, err, tmp_path / f'{NAME}.npz', phrase)
     assert files_of(exp_dir) == before
     assert not (tmp_path / 'ran').exists()

@@ -1,18 +1,16 @@
 """QuickDraw by name: a category missing from --data_dir is downloaded into
 it from $SKETCHGEN_QUICKDRAW_URL (here a loopback server started by the
 test), never leaving a partial file under the final name."""
-import contextlib
 import http.server
-import io
 import socket
 import struct
 import threading
 import types
 
 import pytest
+from cli import run_training
 from random_sketches import write_npz
 
-import seq2seqVAE_train as T
 from sketchgen import quickdraw
 from utils import SketchDataError, load_dataset
 
@@ -155,22 +153,10 @@ def test_a_url_data_dir_is_cached_per_server(tmp_path, server):
     assert server.requests == ['/a.npz']
 
 
-def run_training_cli(*argv):
-    """(exit code, stderr) of the training command, run in this process."""
-    err = io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-        try:
-            T.main([str(a) for a in argv])
-        except SystemExit as exit_:
-            code = exit_.code
-    return code, err.getvalue()
-
-
 def test_the_default_data_set_downloads_on_a_fresh_clone(tmp_path, server):
     """The mission's example command, with no cat.npz yet."""
     server.files['/cat.npz'] = npz_bytes(tmp_path)
-    code, err = run_training_cli(
+    code, err = run_training(
         '--data_dir', tmp_path / 'datasets', '--max_steps', 0, '--experiment_dir',
         tmp_path / 'experiments', '--hparams', 'enc_rnn_size=8,dec_rnn_size=16,z_size=4,'
         'num_mixture=3,batch_size=4')
@@ -181,7 +167,7 @@ def test_the_default_data_set_downloads_on_a_fresh_clone(tmp_path, server):
 
 def test_offline_the_command_ends_in_one_line(tmp_path, server):
     server.stop()
-    code, err = run_training_cli('--data_dir', tmp_path, '--data_set', 'cat',
+    code, err = run_training('--data_dir', tmp_path, '--data_set', 'cat',
                                  '--experiment_dir', tmp_path / 'experiments')
     assert code == 2
     assert err.count('\n') == 1 and 'Traceback' not in err, err
