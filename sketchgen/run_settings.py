@@ -43,18 +43,10 @@ def new_run_hparams(args):
     hps.data_set = npz_names(args.data_set or given.get('data_set') or [DEFAULT_DATA_SET])
     if args.max_steps is not None:
         hps.num_steps = args.max_steps
-    check_cells(hps, '--hparams')
     save_every = args.save_every if args.save_every is not None else given.get('save_every')
     if save_every is not None and save_every < 1:
         raise SettingsError(f'save_every={save_every}: validate every 1 step or more')
     return hps, save_every
-
-
-def check_cells(hps, source):
-    for name in ('enc_model', 'dec_model'):
-        if getattr(hps, name) not in S.CELL_TYPES:
-            raise SettingsError(f"{source}: {name} '{getattr(hps, name)}' is not a cell; choose "
-                                f"one of {', '.join(S.CELL_TYPES)}")
 
 
 def read_experiment(exp_dir):
@@ -69,7 +61,6 @@ def read_experiment(exp_dir):
     # TypeError, AttributeError: JSON that is not an object of name: value.
     except (OSError, ValueError, TypeError, AttributeError) as err:
         raise SettingsError(f'{paths["config"]}: cannot use it: {err}') from None
-    check_cells(hps, paths['config'])
     try:
         with open(paths['flags']) as f:
             flags = json.load(f)
