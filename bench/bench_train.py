@@ -146,6 +146,7 @@ def bench_scaling(args, magenta_env):
                 data_dir = crop_data(args.data_dir, tempfile.mkdtemp(dir=scratch), max_seq_len)
             result = compare(args, data_dir, f'batch_size={batch}', magenta_env)
             ours_s, magenta_s = result['median']['ours'], result['median']['magenta']
+            batch, max_seq_len = result['shape']  # what both sides ran
             row = dict(batch_size=batch, max_seq_len=max_seq_len,
                        data='as is' if data_dir == args.data_dir else 'cropped',
                        ours_s_per_step=round(ours_s, 3), magenta_s_per_step=round(magenta_s, 3),

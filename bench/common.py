@@ -109,18 +109,23 @@ def run_magenta(worker_args, env_overrides, timeout=None):
 
 def alternate(rounds, ours, magenta, key):
     """`rounds` alternating calls of ours() and magenta() (each -> a summary
-    holding a list of seconds under `key`) -> both sides' seconds, medians
-    and peak RSS (the largest of the side's processes)."""
+    holding a list of seconds under `key`, batch_size and max_seq_len) ->
+    both sides' seconds, medians, peak RSS (the largest of the side's
+    processes) and the (batch_size, max_seq_len) both ran."""
     sides = {'ours': ours, 'magenta': magenta}
     seconds = {side: [] for side in sides}
     rss = dict.fromkeys(sides, 0.0)
+    shapes = set()
     for _ in range(rounds):
         for side, run in sides.items():
             summary = run()
             seconds[side] += summary[key]
             rss[side] = max(rss[side], summary['peak_rss_mb'])
+            shapes.add((summary['batch_size'], summary['max_seq_len']))
+    if len(shapes) != 1:
+        raise RuntimeError(f'the sides ran different (batch_size, max_seq_len): {shapes}')
     medians = {side: statistics.median(times) for side, times in seconds.items()}
-    return dict(seconds=seconds, median=medians, rss=rss,
+    return dict(seconds=seconds, median=medians, rss=rss, shape=shapes.pop(),
                 ratio=medians['magenta'] / medians['ours'])
 
 
