@@ -10,6 +10,8 @@ Magenta's own prints are sent to stderr.
 Subcommands:
   train_steps  time Magenta training steps (sess.run of the train op)
   train_curve  train with Magenta's loop and evaluate the valid set every K
+  evaluate     time Magenta's evaluate_model (its eval model) on the valid set
+  init_checkpoint  save a freshly initialised model as a checkpoint folder
   sample       time Magenta's sample() on a checkpoint folder
   greedy       Magenta's greedy sample for a given (or random) z
   gradients    cost, gradients and a few Adam steps on a checkpoint, for a
@@ -25,7 +27,6 @@ import contextlib
 import json
 import os
 import random
-import resource
 import statistics
 import sys
 import time
@@ -49,6 +50,8 @@ from magenta.models.sketch_rnn import model as sketch_rnn_model  # noqa: E402
 from magenta.models.sketch_rnn import sketch_rnn_train  # noqa: E402
 from magenta.models.sketch_rnn import utils as sketch_rnn_utils  # noqa: E402
 
+from common import peak_rss_mb, timed  # noqa: E402  (bench/, this script's folder)
+
 _OUT = sys.stdout
 _OUT_FILE = None
 
@@ -69,11 +72,6 @@ def _json_default(o):
     if isinstance(o, np.ndarray):
         return o.tolist()
     raise TypeError(type(o))
-
-
-def peak_rss_mb() -> float:
-    # Linux reports ru_maxrss in KiB.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def session(threads: int):
@@ -228,6 +226,35 @@ def cmd_train_curve(args):
             recent = []
     emit(event="summary", steps=args.steps, train_seconds=t_train,
          peak_rss_mb=peak_rss_mb())
+
+
+def cmd_evaluate(args):
+    """Magenta's evaluate_model over the valid set with its eval model
+    (is_training=0: no dropout), as its train() runs it."""
+    sess, _model, eval_model, _train_set, valid_set, info = build_training(args)
+    emit(event="setup", **info)
+    times, (cost, r_cost, kl_cost) = timed(
+        lambda: sketch_rnn_train.evaluate_model(sess, eval_model, valid_set),
+        args.warmup, args.repeats)
+    emit(event="summary", eval_seconds=times, cost=float(cost),
+         r_cost=float(r_cost), kl_cost=float(kl_cost),
+         batches=valid_set.num_batches, batch_size=info["batch_size"],
+         max_seq_len=info["max_seq_len"], peak_rss_mb=peak_rss_mb())
+
+
+def cmd_init_checkpoint(args):
+    """A freshly initialised model saved by Magenta's save_model into --out,
+    with its model_config.json."""
+    hps = model_params_from_args(args)
+    sketch_rnn_train.reset_graph()
+    seed_all(args.seed)
+    sketch_rnn_model.Model(hps)
+    sess = session(args.threads)
+    sess.run(tf.global_variables_initializer())
+    sketch_rnn_train.save_model(sess, args.out, 0)
+    with open(os.path.join(args.out, "model_config.json"), "w") as f:
+        f.write(hps.to_json())
+    emit(event="summary", out=args.out, hparams=hps.values())
 
 
 # ----------------------------------------------------------------------------
@@ -405,84 +432,64 @@ def cmd_train_series(args):
 
 
 # ----------------------------------------------------------------------------
+COMMON = [("--seed", dict(type=int, default=None)),
+          ("--threads", dict(type=int, default=0,
+                             help="intra/inter-op threads; 0 = TF default (all cores)"))]
+HPARAMS = [("--hparams", dict(default="", help="Magenta HParams string, e.g. 'z_size=16,...'")),
+           ("--data_set", dict(default=None,
+                               help="file name(s), comma separated; overrides hparams"))]
+TRAINING = [("--data_dir", dict(required=True)), *HPARAMS, *COMMON]
+SAMPLING = [("--checkpoint", dict(required=True,
+                                  help="folder with model_config.json and checkpoint")),
+            ("--temperature", dict(type=float, default=1.0)), *COMMON]
+
+
+def int_options(**defaults):
+    """--name N options; a default of None makes the option required."""
+    return [(f"--{name}", dict(type=int, default=default, required=default is None))
+            for name, default in defaults.items()]
+
+
+COMMANDS = {
+    cmd_train_steps: [*TRAINING, *int_options(warmup=3, steps=10)],
+    cmd_train_curve: [*TRAINING, *int_options(steps=None, eval_every=None),
+                      ("--out", dict(default=None, help="also write JSON lines here"))],
+    cmd_evaluate: [*TRAINING, *int_options(warmup=1, repeats=3)],
+    cmd_init_checkpoint: [*HPARAMS, *COMMON, ("--out", dict(required=True, help="folder"))],
+    cmd_sample: [*SAMPLING, *int_options(num=5, seq_len=250, warmup=0),
+                 ("--greedy", dict(action="store_true"))],
+    cmd_greedy: [*SAMPLING, *int_options(seq_len=60),
+                 ("--z", dict(default=None, help="z as a JSON list")),
+                 ("--z_file", dict(default=None, help="JSON file holding z")),
+                 ("--z_key", dict(default="valid_batch0_mean_z0",
+                                  help="dotted path in --z_file, e.g. samples.0.z"))],
+    cmd_gradients: [("--checkpoint", dict(required=True,
+                                          help="folder with model_config.json and checkpoint")),
+                    ("--data_dir", dict(required=True)),
+                    ("--indices", dict(required=True,
+                                       help="valid sketches making the batch, comma separated")),
+                    ("--eps", dict(default=None, help=".npy [batch, z_size] (conditional models)")),
+                    ("--hparams", dict(default="", help="overrides, e.g. dropout")),
+                    ("--kl_weight", dict(type=float, default=0.37)),
+                    *int_options(adam_steps=3, threads=0),
+                    ("--out", dict(required=True, help=".npz of every gradient"))],
+    cmd_train_series: [("--batches", dict(required=True, help=".npz of x, seq_len, eps")),
+                       ("--init", dict(default=None, help="checkpoint folder to start from")),
+                       ("--save_init", dict(default=None, help="save the initial weights "
+                                            "here, as a checkpoint folder")),
+                       ("--hparams", dict(default="")), *COMMON],
+}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawTextHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-
-    def common(sp):
-        sp.add_argument("--seed", type=int, default=None)
-        sp.add_argument("--threads", type=int, default=0,
-                        help="intra/inter-op threads; 0 = TF default (all cores)")
-
-    def training(sp):
-        sp.add_argument("--data_dir", required=True)
-        sp.add_argument("--data_set", default=None,
-                        help="file name(s), comma separated; overrides hparams")
-        sp.add_argument("--hparams", default="",
-                        help="Magenta HParams string, e.g. 'z_size=16,...'")
-        common(sp)
-
-    sp = sub.add_parser("train_steps")
-    training(sp)
-    sp.add_argument("--warmup", type=int, default=3)
-    sp.add_argument("--steps", type=int, default=10)
-    sp.set_defaults(fn=cmd_train_steps)
-
-    sp = sub.add_parser("train_curve")
-    training(sp)
-    sp.add_argument("--steps", type=int, required=True)
-    sp.add_argument("--eval_every", type=int, required=True)
-    sp.add_argument("--out", default=None, help="also write JSON lines here")
-    sp.set_defaults(fn=cmd_train_curve)
-
-    def sampling(sp):
-        sp.add_argument("--checkpoint", required=True,
-                        help="folder with model_config.json and checkpoint")
-        sp.add_argument("--temperature", type=float, default=1.0)
-        common(sp)
-
-    sp = sub.add_parser("sample")
-    sampling(sp)
-    sp.add_argument("--num", type=int, default=5)
-    sp.add_argument("--seq_len", type=int, default=250)
-    sp.add_argument("--greedy", action="store_true")
-    sp.add_argument("--warmup", type=int, default=0)
-    sp.set_defaults(fn=cmd_sample)
-
-    sp = sub.add_parser("greedy")
-    sampling(sp)
-    sp.add_argument("--seq_len", type=int, default=60)
-    sp.add_argument("--z", default=None, help="z as a JSON list")
-    sp.add_argument("--z_file", default=None, help="JSON file holding z")
-    sp.add_argument("--z_key", default="valid_batch0_mean_z0",
-                    help="dotted path in --z_file, e.g. samples.0.z")
-    sp.set_defaults(fn=cmd_greedy)
-
-    sp = sub.add_parser("gradients")
-    sp.add_argument("--checkpoint", required=True,
-                    help="folder with model_config.json and checkpoint")
-    sp.add_argument("--data_dir", required=True)
-    sp.add_argument("--indices", required=True,
-                    help="valid sketches making the batch, comma separated")
-    sp.add_argument("--eps", default=None,
-                    help=".npy [batch, z_size] (conditional models)")
-    sp.add_argument("--hparams", default="", help="overrides, e.g. dropout")
-    sp.add_argument("--kl_weight", type=float, default=0.37)
-    sp.add_argument("--adam_steps", type=int, default=3)
-    sp.add_argument("--out", required=True, help=".npz of every gradient")
-    sp.add_argument("--threads", type=int, default=0)
-    sp.set_defaults(fn=cmd_gradients)
-
-    sp = sub.add_parser("train_series")
-    sp.add_argument("--batches", required=True, help=".npz of x, seq_len, eps")
-    sp.add_argument("--init", default=None, help="checkpoint folder to start from")
-    sp.add_argument("--save_init", default=None,
-                    help="save the initial weights here, as a checkpoint folder")
-    sp.add_argument("--hparams", default="")
-    common(sp)
-    sp.set_defaults(fn=cmd_train_series)
-
+    for fn, options in COMMANDS.items():
+        sp = sub.add_parser(fn.__name__[len("cmd_"):])
+        for flag, kwargs in options:
+            sp.add_argument(flag, **kwargs)
+        sp.set_defaults(fn=fn)
     args = p.parse_args(argv)
     with contextlib.redirect_stdout(sys.stderr):  # Magenta's prints
         args.fn(args)
