@@ -118,10 +118,41 @@ def test_export_layout_and_info(models, tmp_path, conditional):
         assert 'initial_state' not in info
 
 
+def test_padded_export_layout_and_bound(tmp_path):
+    """3 mixtures become 20 in each of the six blocks; the padded ones have
+    zero kernel, pi logit -10, mu 0, log sigma 0, corr 0; the real pi logits
+    are shifted (softmax ignores it) to the top of the format's range."""
+    model = make_model(6, num_mixture=3)
+    path = tmp_path / 'model.json'
+    info = E.export_sketch_rnn_js(model, path, Z, scale_factor=SCALE_FACTOR)
+    _, dimensions, arrays = read_export(path)
+    assert dimensions[:2] == [[16, 123], [123]] and info['num_mixture'] == 3
+    kernel, bias = (a[..., 3:].reshape(a.shape[:-1] + (6, 20)) for a in arrays[:2])
+    our_kernel, our_bias = (v.numpy()[..., 3:].reshape(v.shape[:-1] + (6, 3))
+                            for v in (model.output_layer.kernel, model.output_layer.bias))
+    half_step = QUANT_STEP / 2 * 1.001
+    np.testing.assert_allclose(kernel[..., :3], our_kernel, rtol=0, atol=half_step)
+    np.testing.assert_allclose(arrays[1][:3], model.output_layer.bias.numpy()[:3], atol=half_step)
+    np.testing.assert_allclose(bias[1:, :3], our_bias[1:], rtol=0, atol=half_step)
+    shift = bias[0, :3] - our_bias[0]
+    np.testing.assert_allclose(shift, shift.mean(), rtol=0, atol=2 * half_step)
+    assert 10 - 2 * QUANT_STEP < bias[0, :3].max() <= 10
+    assert not kernel[..., 3:].any() and not bias[1:, 3:].any()
+    np.testing.assert_allclose(bias[0, 3:], -10, rtol=1e-6)
+
+    # The bound holds at the worst states of the exported pi logits: corners of |h| <= 1.
+    h = np.random.default_rng(0).choice([-1.0, 1.0], (20000, 16))
+    logits = h @ kernel[:, 0] + bias[0]
+    weights = np.exp(logits - logits.max(1, keepdims=True))
+    padded = weights[:, 3:].sum(1) / weights.sum(1)
+    bound = info['padded_weight_bound']
+    assert padded.max() <= bound < 1e-6
+
+
 @pytest.mark.parametrize('overrides, reason', [
     (dict(dec_model='layer_norm'), "decoder is 'layer_norm'"),
     (dict(dec_model='hyper'), "decoder is 'hyper'"),
-    (dict(num_mixture=5), 'num_mixture=5'),
+    (dict(num_mixture=21), 'num_mixture=21'),
 ])
 def test_refuses_what_the_library_cannot_run(tmp_path, overrides, reason):
     model = make_model(**overrides)
@@ -150,26 +181,46 @@ def test_z_must_match_the_model(models, tmp_path):
 @pytest.mark.parametrize('bundle', sorted(p.name for p in REFERENCE.iterdir()
                                           if (p / 'checkpoint').exists())
                          if REFERENCE.is_dir() else [])
-def test_magenta_reference_checkpoints_are_refused(bundle, tmp_path):
-    """They use 5 mixtures (and some a layer-norm or hyper decoder)."""
+def test_magenta_reference_checkpoints_export_padded_or_are_refused(bundle, tmp_path):
+    """They use 5 mixtures: plain LSTMs export padded, the others are refused."""
     model = S.load_model(str(REFERENCE / bundle))
-    with pytest.raises(E.ExportError, match=f'num_mixture={model.hps.num_mixture}') as err:
-        E.export_sketch_rnn_js(model, tmp_path / 'm.json', np.zeros(model.hps.z_size),
-                               scale_factor=1.0)
-    if model.hps.dec_model != 'lstm':
-        assert f"decoder is '{model.hps.dec_model}'" in str(err.value)
+    z = np.zeros(model.hps.z_size) if model.hps.conditional else None
+    path = tmp_path / 'm.json'
+    if model.hps.dec_model == 'lstm':
+        info = E.export_sketch_rnn_js(model, path, z, scale_factor=1.0)
+        assert info['num_mixture'] == 5 and 0 < info['padded_weight_bound'] < 1e-3
+        return
+    with pytest.raises(E.ExportError, match=f"decoder is '{model.hps.dec_model}'"):
+        E.export_sketch_rnn_js(model, path, z, scale_factor=1.0)
 
 
-@pytest.mark.skipif(not (REFERENCE / 'lstm_sheep').is_dir(), reason='needs ../shared/reference')
-def test_command_refuses_in_one_line(tmp_path):
+def write_experiment(folder, model):
+    """`folder` made an experiment holding `model`, as seq2seqVAE_train.py writes one."""
+    paths = S.experiment_paths(str(folder))
+    for key in ('config', 'best'):
+        Path(paths[key]).parent.mkdir(parents=True, exist_ok=True)
+    S.write_model_config(paths['config'], model.hps, normalizing_scale_factor=SCALE_FACTOR)
+    model.save_weights(paths['best'])
+    return folder
+
+
+def exits_with(argv, capsys):
+    """The one line E.main(argv) prints on stderr as it exits with status 2."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        E.main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.startswith('error: ') and err.count('\n') == 1
+    return err
+
+
+def test_command_refuses_in_one_line(tmp_path, capsys):
+    model = make_model(num_mixture=21, dec_model='hyper')
+    folder = write_experiment(tmp_path / 'exp', model)
     out = tmp_path / 'm.json'
-    run = subprocess.run([sys.executable, str(REPO / 'seq2seqVAE_export.py'),
-                          str(REFERENCE / 'lstm_sheep'), '--seed', '0', '--out', str(out)],
-                         capture_output=True, text=True, cwd=REPO, timeout=300)
-    assert run.returncode == 1
-    last = run.stderr.strip().splitlines()[-1]
-    assert last.startswith('error: cannot export for @magenta/sketch: ')
-    assert 'num_mixture=5' in last and not out.exists()
+    err = exits_with([folder, '--seed', 0, '--out', out], capsys)
+    assert err.startswith('error: cannot export for @magenta/sketch: ')
+    assert "decoder is 'hyper'" in err and 'num_mixture=21' in err and not out.exists()
 
 
 # --------------------------------------------------------------------------
@@ -180,14 +231,8 @@ def experiment(tmp_path_factory):
     """An experiment folder as seq2seqVAE_train.py writes it, on shapes.npz."""
     if not SHAPES.exists():
         pytest.skip('needs datasets/shapes.npz')
-    folder = tmp_path_factory.mktemp('exp')
     model = make_model(4, data_set=['shapes.npz'])
-    paths = S.experiment_paths(str(folder))
-    for key in ('config', 'best'):
-        Path(paths[key]).parent.mkdir(parents=True, exist_ok=True)
-    S.write_model_config(paths['config'], model.hps, normalizing_scale_factor=SCALE_FACTOR)
-    model.save_weights(paths['best'])
-    return folder, model
+    return write_experiment(tmp_path_factory.mktemp('exp'), model), model
 
 
 def exported_state(path):
@@ -225,7 +270,7 @@ def test_command_exports_a_test_sketch_or_a_sketch_file(experiment, tmp_path):
     np.testing.assert_allclose(h, want_h, atol=1e-5)
 
 
-def test_command_on_a_magenta_checkpoint(tmp_path):
+def test_command_on_a_magenta_checkpoint(tmp_path, capsys):
     """A decoder-only checkpoint under Magenta's variable names: it records no
     scale factor, so the command asks for one."""
     model = make_model(5, conditional=False)
@@ -243,8 +288,7 @@ def test_command_on_a_magenta_checkpoint(tmp_path):
     (tmp_path / 'model_config.json').write_text(model.hps.to_json())
 
     out_path = tmp_path / 'm.json'
-    with pytest.raises(SystemExit, match='give --scale_factor'):
-        E.main([str(tmp_path), '--out', str(out_path)])
+    assert 'give --scale_factor' in exits_with([tmp_path, '--out', out_path], capsys)
     E.main([str(tmp_path), '--scale_factor', '3.5', '--out', str(out_path)])
     info, _, arrays = read_export(out_path)
     assert info['scale_factor'] == 3.5 and 'initial_state' not in info
@@ -262,9 +306,8 @@ def test_command_random_z_and_errors(experiment, tmp_path, capsys):
                                atol=1e-6)
     for argv, message in [([], 'choose its z with --seed, --index or --sketch'),
                           (['--index', '999'], 'the test set has 200 sketches')]:
-        with pytest.raises(SystemExit, match=re.escape(message)):
-            E.main([str(folder), '--data_dir', str(REPO / 'datasets'),
-                    '--out', str(tmp_path / 'x.json')] + argv)
+        assert message in exits_with([folder, '--data_dir', REPO / 'datasets',
+                                      '--out', tmp_path / 'x.json'] + argv, capsys)
 
 
 # --------------------------------------------------------------------------
@@ -324,37 +367,70 @@ def test_library_matches_model(models, tmp_path, conditional):
           f'tolerance {tolerance.min():.3g}..{tolerance.max():.3g}, '
           f'worst diff/tolerance {(diff / tolerance).max():.3f}')
     assert np.all(diff <= tolerance)
+    check_sample(result, model.hps.max_seq_len, SCALE_FACTOR)
 
-    # A sample drawn by the library: pixel offsets, one-hot pen states,
-    # ending at the end flag or max_seq_len.
+
+def check_sample(result, max_seq_len, scale_factor):
+    """A sample drawn by the library: pixel offsets, one-hot pen states,
+    ending at the end flag or max_seq_len."""
     sample = np.array(result['sample'])
-    assert result['scaleFactor'] == SCALE_FACTOR / 2  # the library's default pixel factor
+    assert result['scaleFactor'] == scale_factor / 2  # the library's default pixel factor
     assert sample.ndim == 2 and sample.shape[1] == 5 and len(sample) >= 1
     assert np.isfinite(sample).all()
     assert np.array_equal(sample[:, 2:].sum(1), np.ones(len(sample)))
     assert set(np.unique(sample[:, 2:])) <= {0.0, 1.0}
-    assert sample[-1, 4] == 1 or len(sample) == model.hps.max_seq_len
+    assert sample[-1, 4] == 1 or len(sample) == max_seq_len
     assert not sample[:-1, 4].any()
+
+
+@needs_node
+def test_library_matches_a_padded_model(tmp_path):
+    """3 mixtures padded to the library's 20: the real ones match ours within
+    the quantisation (their weights also within the padding's bound), and
+    the padded ones hold at most that bound of the weight."""
+    model = make_model(6, num_mixture=3)
+    path = tmp_path / 'model.json'
+    info = E.export_sketch_rnn_js(model, path, Z, scale_factor=SCALE_FACTOR)
+    rows = strokes()
+    result = run_library(path, rows, tmp_path)
+    params = {k: np.array([step[k] for step in result['pdfs']]) for k in KEYS}
+    js = np.concatenate([params[k][:, :3] if k != 'pen' else params[k] for k in KEYS], -1)
+    ours, tolerance = quantisation_tolerance(model, rows, Z)
+    bound = info['padded_weight_bound']
+    tolerance[:, :3] += bound  # each real weight is ours times 1 - (padded weight)
+    diff = np.abs(js - ours)
+    padded_weight = params['pi'][:, 3:].sum(1)
+    print(f'padded: max |JS - ours| {diff.max():.3g} (pi {diff[:, :3].max():.3g}), padded '
+          f'weight up to {padded_weight.max():.3g}, bound {bound:.3g}')
+    assert np.all(diff <= tolerance)
+    assert np.all(padded_weight <= bound * (1 + 1e-4))
+    for key, value in (('mu1', 0), ('mu2', 0), ('sigma1', 1), ('sigma2', 1), ('corr', 0)):
+        assert np.all(params[key][:, 3:] == value)
+    check_sample(result, model.hps.max_seq_len, SCALE_FACTOR)
 
 
 # --------------------------------------------------------------------------
 # Import: the inverse of the export.
 # --------------------------------------------------------------------------
-def test_export_then_import_gives_the_same_mixtures(models, tmp_path):
-    """The imported decoder holds the de-quantised weights, and its mixture
-    parameters stay within what rounding the weights can change."""
-    model = models[False]
+@pytest.mark.parametrize('num_mixture', [20, 3])
+def test_export_then_import_gives_the_same_mixtures(models, tmp_path, num_mixture):
+    """The imported decoder holds the de-quantised weights (a padded export
+    comes back without its padding), and its mixture parameters stay within
+    what rounding the weights can change."""
+    model = models[False] if num_mixture == 20 else make_model(2, conditional=False,
+                                                               num_mixture=num_mixture)
     path = tmp_path / 'model.json'
     E.export_sketch_rnn_js(model, path, scale_factor=SCALE_FACTOR)
     imported = S.load_sketch_js(path)
     hps = imported.hps
     assert (hps.conditional, hps.dec_model, hps.dec_rnn_size, hps.num_mixture, hps.max_seq_len) \
-        == (False, 'lstm', 16, 20, model.hps.max_seq_len)
+        == (False, 'lstm', 16, num_mixture, model.hps.max_seq_len)
     assert imported.normalizing_scale_factor == SCALE_FACTOR
     _, _, arrays = read_export(path)
     weights = [imported.output_layer.kernel, imported.output_layer.bias,
                imported.decoder.W_xh, imported.decoder.W_hh, imported.decoder.bias]
-    for got, want in zip(weights, arrays):
+    start = 0 if num_mixture == 20 else 2  # padded output layers differ in shape
+    for got, want in zip(weights[start:], arrays[start:]):
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)
 
     rows = strokes(steps=3)  # each output costs a backward pass
@@ -377,6 +453,8 @@ def test_import_refuses_a_conditional_export(models, tmp_path):
     (lambda m: [m[0], m[1], m[2][:4]], 'expected 5 weight arrays'),
     (lambda m: [m[0], [[16, 7]] + m[1][1:], m[2]], 'holds 1968 numbers'),
     (lambda m: [m[0], m[1], ['%%'] + m[2][1:]], 'not a base64 string'),
+    (lambda m: [dict(m[0], num_mixture=21)] + m[1:], 'num_mixture must be an integer from 1'),
+    (lambda m: [dict(m[0], num_mixture=3)] + m[1:], 'mixtures 4-20 are not padding'),
     (lambda m: [m[0], [[16, 122], [122]] + m[1][2:],
                 [sketch_js.quantize(np.zeros((16, 122))), sketch_js.quantize(np.zeros(122))]
                 + m[2][2:]], 'do not form a sketch-rnn LSTM decoder'),
@@ -404,10 +482,10 @@ def test_import_command_writes_an_experiment_that_samples(models, tmp_path, caps
     rows = strokes()
     np.testing.assert_array_equal(mixture_params(loaded, rows, None),
                                   mixture_params(S.load_sketch_js(path), rows, None))
-    with pytest.raises(SystemExit, match='already exists and is not empty'):
-        E.main(['--import', str(path), '--out', str(folder)])
-    with pytest.raises(SystemExit, match='missing.json: no such file'):
-        E.main(['--import', str(tmp_path / 'missing.json'), '--out', str(tmp_path / 'new')])
+    assert 'already exists and is not empty' in exits_with(
+        ['--import', path, '--out', folder], capsys)
+    assert 'missing.json: no such file' in exits_with(
+        ['--import', tmp_path / 'missing.json', '--out', tmp_path / 'new'], capsys)
 
 
 # --------------------------------------------------------------------------
