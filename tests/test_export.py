@@ -7,9 +7,9 @@ import functools
 import http.server
 import json
 import re
+import shlex
 import shutil
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -17,9 +17,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from cli import run_training
+from random_sketches import write_npz
 
 import seq2seqVAE as S
 import seq2seqVAE_export as E
+import seq2seqVAE_sample
 import utils
 from sketchgen import sketch_js
 from sketchgen.sketch_js import QUANT_STEP
@@ -486,6 +489,58 @@ def test_import_command_writes_an_experiment_that_samples(models, tmp_path, caps
         ['--import', path, '--out', folder], capsys)
     assert 'missing.json: no such file' in exits_with(
         ['--import', tmp_path / 'missing.json', '--out', tmp_path / 'new'], capsys)
+
+
+# --------------------------------------------------------------------------
+# The README's path: train -> sample -> export -> the library draws.
+# --------------------------------------------------------------------------
+def readme_command(script, start):
+    """The README's first command line running `script` with arguments
+    starting `start`, as argv (the script's own name dropped)."""
+    match = re.search(rf'python3 {script} {start}[^\n]*', (REPO / 'README.md').read_text())
+    assert match, f'README.md has no `python3 {script} {start}...` command'
+    return shlex.split(match.group(0).split('#')[0])[2:]
+
+
+def tiny(argv):
+    """The quick start's training command on a tiny model for one epoch,
+    keeping its num_mixture."""
+    argv = list(argv)
+    hparams = dict(item.split('=') for item in argv[argv.index('--hparams') + 1].split(','))
+    hparams.update(enc_rnn_size='8', dec_rnn_size='16', z_size='4', batch_size='4')
+    argv[argv.index('--hparams') + 1] = ','.join(f'{k}={v}' for k, v in hparams.items())
+    argv[argv.index('--epochs') + 1] = '1'
+    return argv
+
+
+@needs_node
+@pytest.mark.slow  # the training command's first steps trace for ~15 s
+def test_readme_train_sample_export_then_the_library_draws(tmp_path, monkeypatch, capsys):
+    """On a fresh folder holding a tiny datasets/shapes.npz, the README's
+    commands in their order, with the quick start's num_mixture."""
+    train = tiny(readme_command('seq2seqVAE_train.py', '--data_set shapes'))
+    sample = readme_command('seq2seqVAE_sample.py', 'experiments/shapes/exp --num')
+    export = readme_command('seq2seqVAE_export.py', 'experiments/shapes/exp')
+    monkeypatch.chdir(tmp_path)
+    for folder in ('datasets', 'examples/browser'):
+        (tmp_path / folder).mkdir(parents=True)
+    write_npz(tmp_path / 'datasets' / 'shapes.npz', seed=0, sizes=(8, 8, 8))
+
+    code, err = run_training(*train)
+    assert code in (0, None), err
+    seq2seqVAE_sample.main(sample)
+    assert (tmp_path / sample[sample.index('--out') + 1]).exists()
+    capsys.readouterr()
+    E.main(export)
+    printed = capsys.readouterr().out
+    num_mixture = S.load_model('experiments/shapes/exp').hps.num_mixture
+    if num_mixture < 20:
+        assert f'its {num_mixture} mixtures padded to 20' in printed
+
+    model_path = tmp_path / export[export.index('--out') + 1]
+    info = json.loads(model_path.read_text())[0]
+    result = run_library(model_path, strokes(), tmp_path)
+    check_sample(result, info['max_seq_len'], info['scale_factor'])
 
 
 # --------------------------------------------------------------------------
