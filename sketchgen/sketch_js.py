@@ -11,7 +11,7 @@ o; forget bias 1) fed the stroke-5 point alone: a decoder-only model.
 The library hard-codes 20 mixtures.  A model with M < 20 is written padded
 (pad_mixtures): each of the six mixture blocks of the output layer gets
 20 - M columns of zero kernel, whose mixture logit is the format's lowest,
--10, and whose other parameters are 0 (mu 0, sigma 1, corr 0); the real
+-10, and whose other biases are 0 (mu 0, sigma 1, corr 0); the real
 logits are shifted up to the format's top (softmax ignores a common shift),
 so the padded components' total weight is at most padded_weight_bound().
 info.num_mixture = M marks the padding; read_model drops it again."""
@@ -78,18 +78,22 @@ def pad_mixtures(output_kernel, output_bias, num_mixture):
 def padded_weight_bound(output_kernel, output_bias, num_mixture):
     """Upper bound on the total mixture weight the library gives the padded
     components of a pad_mixtures() layer, as written (rounded), in any
-    decoder state (|h| < 1) at softmax temperature 1.  Each real component's
-    weight is its own times 1 - that, so it differs from ours by at most it."""
+    decoder state (|h| < 1) at any temperature T <= 1 (getPDF divides the
+    logits by 0.5 + T / 2).  Each real component's weight is its own times
+    1 - that, so it differs from ours by at most it."""
     pad = NUM_MIXTURE - num_mixture
     if pad == 0:
         return 0.0
     kernel = rounded(output_kernel)[:, 3:3 + num_mixture]  # the real pi columns
     bias = rounded(output_bias)[3:3 + num_mixture]
-    # log sum exp(real logits) is at least the largest one, and (Jensen) at
-    # least log M + their mean; a padded logit is -MAX_WEIGHT.
-    lowest = max(np.max(bias - np.abs(kernel).sum(0)),
-                 np.log(num_mixture) + bias.mean() - np.abs(kernel.mean(1)).sum())
-    return float(np.exp(-np.logaddexp(0.0, lowest + MAX_WEIGHT - np.log(pad))))
+    # How far the real logits lie above the padded ones (-MAX_WEIGHT): their
+    # log-sum-exp is at least the largest and (Jensen) log M + their mean.
+    largest = np.max(bias - np.abs(kernel).sum(0)) + MAX_WEIGHT
+    mean = bias.mean() - np.abs(kernel.mean(1)).sum() + MAX_WEIGHT
+    # Monotone in the softmax temperature t, so its ends bound [0.5, 1].
+    return max(float(np.exp(-np.logaddexp(0.0, max(largest / t, np.log(num_mixture) + mean / t)
+                                           - np.log(pad))))
+               for t in (0.5, 1.0))
 
 
 def _unpadded(path, info, arrays, num_mixture):

@@ -1,94 +1,30 @@
 """seq2seqVAE_export: the @magenta/sketch JSON format, what it refuses, the
-command line, and the library itself running exports in Node and in the
-browser example.  The Node and browser tests skip without node, the npm
-packages or Chromium (.ci/install_js.sh installs them)."""
-import base64
-import functools
-import http.server
+command line, and the import back.  The library itself runs the exports in
+tests/test_export_js.py."""
 import json
 import re
-import shlex
-import shutil
-import subprocess
-import threading
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from cli import run_training
-from random_sketches import write_npz
+from export_models import (REPO, SCALE_FACTOR, Z, make_model, mixture_params,
+                           quantisation_tolerance, read_export, strokes, z_for)
 
 import seq2seqVAE as S
 import seq2seqVAE_export as E
-import seq2seqVAE_sample
 import utils
 from sketchgen import sketch_js
 from sketchgen.sketch_js import QUANT_STEP
 
-REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO.parent / 'shared' / 'reference'
 SHAPES = REPO / 'datasets' / 'shapes.npz'
-KEYS = ('pi', 'mu1', 'mu2', 'sigma1', 'sigma2', 'corr', 'pen')
-SCALE_FACTOR = 12.5
-# TF and TensorFlow.js sum in different orders, in float32.
-FLOAT32_SLACK = 1e-5
-
-needs_node = pytest.mark.skipif(
-    shutil.which('node') is None or not (REPO / 'node_modules/@magenta/sketch').is_dir(),
-    reason='needs node and `npm ci` (.ci/install_js.sh)')
-
-
-def make_model(seed=0, **overrides):
-    """A small random model with 20 mixtures, made less trivial than its
-    initialisation: Magenta's tiny init of the z -> state layer would give an
-    initial state of ~0, and a pen-end bias keeps samples a few strokes long."""
-    hps = S.get_default_hparams()
-    values = dict(dec_rnn_size=16, enc_rnn_size=8, z_size=4, num_mixture=20, max_seq_len=40,
-                  batch_size=1)
-    for name, value in dict(values, **overrides).items():
-        hps.set(name, value)
-    keras.utils.set_random_seed(seed)
-    model = S.Seq2seqModel(hps)
-    rng = np.random.default_rng(seed)
-    if hps.conditional:
-        layer = model.initial_state_layer
-        layer.kernel.assign(rng.normal(0, 0.5, layer.kernel.shape))
-    bias = model.output_layer.bias.numpy()
-    bias[2] = -3.0
-    model.output_layer.bias.assign(bias)
-    return model
 
 
 @pytest.fixture(scope='module')
 def models():
     return {True: make_model(1), False: make_model(2, conditional=False)}
 
-
-Z = np.array([0.3, -1.2, 0.8, 0.1], np.float32)
-
-
-def z_for(model):
-    return Z if model.hps.conditional else None
-
-
-def read_export(path):
-    info, dimensions, strings = json.loads(Path(path).read_text())
-    arrays = [QUANT_STEP * np.frombuffer(base64.b64decode(s), '<i2').reshape(d)
-              for s, d in zip(strings, dimensions)]
-    return info, dimensions, arrays
-
-
-def strokes(steps=10, seed=3):
-    """S_0 then random stroke-5 rows, model units."""
-    rng = np.random.default_rng(seed)
-    rows = np.zeros((steps, 5), np.float32)
-    rows[0] = [0, 0, 1, 0, 0]
-    rows[1:, 0:2] = rng.normal(0, 1, (steps - 1, 2))
-    lifted = rng.random(steps - 1) < 0.3
-    rows[1:, 2], rows[1:, 3] = ~lifted, lifted
-    return rows
 
 
 # --------------------------------------------------------------------------
@@ -143,13 +79,15 @@ def test_padded_export_layout_and_bound(tmp_path):
     assert not kernel[..., 3:].any() and not bias[1:, 3:].any()
     np.testing.assert_allclose(bias[0, 3:], -10, rtol=1e-6)
 
-    # The bound holds at the worst states of the exported pi logits: corners of |h| <= 1.
+    # The bound holds at the worst states of the exported pi logits (corners
+    # of |h| <= 1), at the library's softmax temperatures 0.5 to 1.
     h = np.random.default_rng(0).choice([-1.0, 1.0], (20000, 16))
-    logits = h @ kernel[:, 0] + bias[0]
-    weights = np.exp(logits - logits.max(1, keepdims=True))
-    padded = weights[:, 3:].sum(1) / weights.sum(1)
     bound = info['padded_weight_bound']
-    assert padded.max() <= bound < 1e-6
+    assert bound < 1e-6
+    for temperature in (0.5, 0.75, 1.0):
+        logits = (h @ kernel[:, 0] + bias[0]) / temperature
+        weights = np.exp(logits - logits.max(1, keepdims=True))
+        assert (weights[:, 3:].sum(1) / weights.sum(1)).max() <= bound
 
 
 @pytest.mark.parametrize('overrides, reason', [
@@ -314,105 +252,6 @@ def test_command_random_z_and_errors(experiment, tmp_path, capsys):
 
 
 # --------------------------------------------------------------------------
-# The library itself, in Node.
-# --------------------------------------------------------------------------
-def mixture_params(model, rows, z):
-    """Our mixture parameters after each row, [steps, 6 * 20 + 3] in KEYS order."""
-    out, _ = model.decode(tf.constant(rows[None]), None if z is None else tf.constant(z[None]))
-    params = model.mixture(out)
-    return tf.concat([params[k][0] for k in KEYS], -1)
-
-
-def quantisation_tolerance(model, rows, z):
-    """First-order worst case of rounding every exported weight by up to half
-    a quantisation step: QUANT_STEP / 2 * sum |d param / d weight| over the
-    exported weights (the z rows of W_xh are not exported: their term is in
-    the bias, which has the bias's gradient)."""
-    cell, out = model.decoder, model.output_layer
-    weights = [out.kernel, out.bias, cell.W_xh, cell.W_hh, cell.bias]
-
-    @tf.function  # a graph loop over the outputs: twice as fast as eager
-    def params_and_l1():
-        with tf.GradientTape(persistent=True) as tape:  # the loop below needs a persistent tape
-            params = mixture_params(model, rows, z)
-        # Without pfor: it cannot vectorise the fused LSTM's custom gradient.
-        jacobians = tape.jacobian(params, weights, experimental_use_pfor=False)
-        jacobians[2] = jacobians[2][:, :, :5]
-        flat = tf.concat([tf.shape(params), [-1]], 0)
-        return params, sum(tf.reduce_sum(tf.abs(tf.reshape(j, flat)), -1) for j in jacobians)
-
-    params, l1 = params_and_l1()
-    return params.numpy(), QUANT_STEP / 2 * l1.numpy() + FLOAT32_SLACK
-
-
-def run_library(model_path, rows, tmp_path):
-    rows_path = tmp_path / 'rows.json'
-    rows_path.write_text(json.dumps(rows.tolist()))
-    run = subprocess.run(['node', str(REPO / 'tests/js/compare.js'), str(model_path),
-                          str(rows_path)], capture_output=True, text=True, cwd=REPO,
-                         timeout=120)
-    assert run.returncode == 0, run.stderr
-    return json.loads(run.stdout)
-
-
-@needs_node
-@pytest.mark.parametrize('conditional', [True, False])
-def test_library_matches_model(models, tmp_path, conditional):
-    model = models[conditional]
-    path = tmp_path / 'model.json'
-    E.export_sketch_rnn_js(model, path, z_for(model), scale_factor=SCALE_FACTOR)
-    rows = strokes()
-    result = run_library(path, rows, tmp_path)
-    js = np.concatenate([np.array([step[k] for step in result['pdfs']]) for k in KEYS], -1)
-    ours, tolerance = quantisation_tolerance(model, rows, z_for(model))
-    diff = np.abs(js - ours)
-    print(f'conditional={conditional}: max |JS - ours| {diff.max():.3g}, '
-          f'tolerance {tolerance.min():.3g}..{tolerance.max():.3g}, '
-          f'worst diff/tolerance {(diff / tolerance).max():.3f}')
-    assert np.all(diff <= tolerance)
-    check_sample(result, model.hps.max_seq_len, SCALE_FACTOR)
-
-
-def check_sample(result, max_seq_len, scale_factor):
-    """A sample drawn by the library: pixel offsets, one-hot pen states,
-    ending at the end flag or max_seq_len."""
-    sample = np.array(result['sample'])
-    assert result['scaleFactor'] == scale_factor / 2  # the library's default pixel factor
-    assert sample.ndim == 2 and sample.shape[1] == 5 and len(sample) >= 1
-    assert np.isfinite(sample).all()
-    assert np.array_equal(sample[:, 2:].sum(1), np.ones(len(sample)))
-    assert set(np.unique(sample[:, 2:])) <= {0.0, 1.0}
-    assert sample[-1, 4] == 1 or len(sample) == max_seq_len
-    assert not sample[:-1, 4].any()
-
-
-@needs_node
-def test_library_matches_a_padded_model(tmp_path):
-    """3 mixtures padded to the library's 20: the real ones match ours within
-    the quantisation (their weights also within the padding's bound), and
-    the padded ones hold at most that bound of the weight."""
-    model = make_model(6, num_mixture=3)
-    path = tmp_path / 'model.json'
-    info = E.export_sketch_rnn_js(model, path, Z, scale_factor=SCALE_FACTOR)
-    rows = strokes()
-    result = run_library(path, rows, tmp_path)
-    params = {k: np.array([step[k] for step in result['pdfs']]) for k in KEYS}
-    js = np.concatenate([params[k][:, :3] if k != 'pen' else params[k] for k in KEYS], -1)
-    ours, tolerance = quantisation_tolerance(model, rows, Z)
-    bound = info['padded_weight_bound']
-    tolerance[:, :3] += bound  # each real weight is ours times 1 - (padded weight)
-    diff = np.abs(js - ours)
-    padded_weight = params['pi'][:, 3:].sum(1)
-    print(f'padded: max |JS - ours| {diff.max():.3g} (pi {diff[:, :3].max():.3g}), padded '
-          f'weight up to {padded_weight.max():.3g}, bound {bound:.3g}')
-    assert np.all(diff <= tolerance)
-    assert np.all(padded_weight <= bound * (1 + 1e-4))
-    for key, value in (('mu1', 0), ('mu2', 0), ('sigma1', 1), ('sigma2', 1), ('corr', 0)):
-        assert np.all(params[key][:, 3:] == value)
-    check_sample(result, model.hps.max_seq_len, SCALE_FACTOR)
-
-
-# --------------------------------------------------------------------------
 # Import: the inverse of the export.
 # --------------------------------------------------------------------------
 @pytest.mark.parametrize('num_mixture', [20, 3])
@@ -489,106 +328,3 @@ def test_import_command_writes_an_experiment_that_samples(models, tmp_path, caps
         ['--import', path, '--out', folder], capsys)
     assert 'missing.json: no such file' in exits_with(
         ['--import', tmp_path / 'missing.json', '--out', tmp_path / 'new'], capsys)
-
-
-# --------------------------------------------------------------------------
-# The README's path: train -> sample -> export -> the library draws.
-# --------------------------------------------------------------------------
-def readme_command(script, start):
-    """The README's first command line running `script` with arguments
-    starting `start`, as argv (the script's own name dropped)."""
-    match = re.search(rf'python3 {script} {start}[^\n]*', (REPO / 'README.md').read_text())
-    assert match, f'README.md has no `python3 {script} {start}...` command'
-    return shlex.split(match.group(0).split('#')[0])[2:]
-
-
-def tiny(argv):
-    """The quick start's training command on a tiny model for one epoch,
-    keeping its num_mixture."""
-    argv = list(argv)
-    hparams = dict(item.split('=') for item in argv[argv.index('--hparams') + 1].split(','))
-    hparams.update(enc_rnn_size='8', dec_rnn_size='16', z_size='4', batch_size='4')
-    argv[argv.index('--hparams') + 1] = ','.join(f'{k}={v}' for k, v in hparams.items())
-    argv[argv.index('--epochs') + 1] = '1'
-    return argv
-
-
-@needs_node
-@pytest.mark.slow  # the training command's first steps trace for ~15 s
-def test_readme_train_sample_export_then_the_library_draws(tmp_path, monkeypatch, capsys):
-    """On a fresh folder holding a tiny datasets/shapes.npz, the README's
-    commands in their order, with the quick start's num_mixture."""
-    train = tiny(readme_command('seq2seqVAE_train.py', '--data_set shapes'))
-    sample = readme_command('seq2seqVAE_sample.py', 'experiments/shapes/exp --num')
-    export = readme_command('seq2seqVAE_export.py', 'experiments/shapes/exp')
-    monkeypatch.chdir(tmp_path)
-    for folder in ('datasets', 'examples/browser'):
-        (tmp_path / folder).mkdir(parents=True)
-    write_npz(tmp_path / 'datasets' / 'shapes.npz', seed=0, sizes=(8, 8, 8))
-
-    code, err = run_training(*train)
-    assert code in (0, None), err
-    seq2seqVAE_sample.main(sample)
-    assert (tmp_path / sample[sample.index('--out') + 1]).exists()
-    capsys.readouterr()
-    E.main(export)
-    printed = capsys.readouterr().out
-    num_mixture = S.load_model('experiments/shapes/exp').hps.num_mixture
-    if num_mixture < 20:
-        assert f'its {num_mixture} mixtures padded to 20' in printed
-
-    model_path = tmp_path / export[export.index('--out') + 1]
-    info = json.loads(model_path.read_text())[0]
-    result = run_library(model_path, strokes(), tmp_path)
-    check_sample(result, info['max_seq_len'], info['scale_factor'])
-
-
-# --------------------------------------------------------------------------
-# The browser example, in headless Chromium.
-# --------------------------------------------------------------------------
-CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
-
-
-@pytest.fixture
-def server(tmp_path):
-    """Serves the repository (the page and node_modules) on loopback, plus
-    /model.json from tmp_path."""
-    model_path = tmp_path / 'model.json'
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def translate_path(self, path):
-            if path.split('?')[0] == '/model.json':
-                return str(model_path)
-            return super().translate_path(path)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(
-        ('127.0.0.1', 0), functools.partial(Handler, directory=str(REPO)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f'http://127.0.0.1:{httpd.server_address[1]}', model_path
-    httpd.shutdown()
-    httpd.server_close()
-
-
-@needs_node
-@pytest.mark.skipif(CHROMIUM is None, reason='needs chromium (.ci/install_js.sh)')
-def test_browser_example_draws(models, server, tmp_path):
-    base, model_path = server
-    model = models[True]
-    E.export_sketch_rnn_js(model, model_path, Z, scale_factor=SCALE_FACTOR, name='random')
-    profile = tmp_path / 'profile'
-    profile.mkdir()
-    run = subprocess.run(
-        [CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
-         '--no-first-run', '--disable-background-networking', '--disable-component-update',
-         '--disable-sync', f'--user-data-dir={profile}', '--virtual-time-budget=30000',
-         '--dump-dom', f'{base}/examples/browser/index.html?model=/model.json'],
-        capture_output=True, text=True, timeout=120)
-    title = re.search(r'<title>(.*?)</title>', run.stdout)
-    assert title, run.stderr[-2000:]
-    drawn = re.search(r'data-strokes="(\d+)"', run.stdout)
-    assert drawn, title.group(1)
-    assert int(drawn.group(1)) > 0
-    assert title.group(1) == f'random: drew {drawn.group(1)} strokes'
