@@ -4,10 +4,11 @@ such models (Magenta's pretrained ones among them) as experiment folders.
 
 The format (sketchgen/sketch_js.py) holds int16-quantised weights of a
 tf.basicLSTMCell decoder with 20 mixtures, so only plain-LSTM decoders with
-20 mixtures export.  A conditional model is exported at one z: z's input
-term is folded into the bias, and the decoder's initial state tanh(W z + b)
-goes into info.initial_state for pages to start from (the library's own
-zeroState() is zeros).
+at most 20 mixtures export; fewer are padded to 20 with mixtures of weight
+at most info.padded_weight_bound (printed).  A conditional model is
+exported at one z: z's input term is folded into the bias, and the
+decoder's initial state tanh(W z + b) goes into info.initial_state for
+pages to start from (the library's own zeroState() is zeros).
 
     python3 seq2seqVAE_export.py experiments/cat --out cat.json
     python3 seq2seqVAE_export.py experiments/cat --index 7 --out cat7.json
@@ -40,9 +41,9 @@ def check_exportable(model):
     if hps.dec_model != 'lstm':
         reasons.append(f"its decoder is '{hps.dec_model}', but @magenta/sketch runs only a "
                        'plain LSTM (tf.basicLSTMCell)')
-    if hps.num_mixture != JS_NUM_MIXTURE:
+    if hps.num_mixture > JS_NUM_MIXTURE:
         reasons.append(f'it has num_mixture={hps.num_mixture}, but @magenta/sketch '
-                       f'hard-codes {JS_NUM_MIXTURE} mixtures')
+                       f'hard-codes {JS_NUM_MIXTURE} mixtures (fewer are padded, more cannot be)')
     if reasons:
         raise ExportError('cannot export for @magenta/sketch: ' + '; '.join(reasons))
 
@@ -65,7 +66,9 @@ def export_sketch_rnn_js(model, path, z=None, *, scale_factor, name='sketchgen')
     must be given for those, and None for decoder-only models).
     scale_factor: the data's normalizing_scale_factor; the library divides
     its pixel offsets by scale_factor / 2 to get model inputs.
-    Returns the info dict written."""
+    A model with fewer than 20 mixtures is padded to 20 (sketch_js.pad_mixtures);
+    info records num_mixture and padded_weight_bound, the most total weight
+    the library can give the padded mixtures.  Returns the info dict written."""
     check_exportable(model)
     hps = model.hps
     if hps.conditional and z is None:
@@ -85,6 +88,11 @@ def export_sketch_rnn_js(model, path, z=None, *, scale_factor, name='sketchgen')
     if z is not None:  # the state tanh(W z + b) the decoder starts from
         c, h = (s.numpy()[0] for s in model.initial_state(z[None], 1))
         info['initial_state'] = dict(c=c.tolist(), h=h.tolist())
+    if hps.num_mixture < JS_NUM_MIXTURE:
+        arrays[:2] = sketch_js.pad_mixtures(*arrays[:2], hps.num_mixture)
+        info.update(num_mixture=hps.num_mixture,
+                    padded_weight_bound=sketch_js.padded_weight_bound(*arrays[:2],
+                                                                      hps.num_mixture))
     try:
         sketch_js.write_model(path, info, arrays)
     except sketch_js.SketchJSError as err:
@@ -116,13 +124,13 @@ def parse_args(argv):
                         "checkpoints record none)")
     p.add_argument('--name', default=None, help='model name in info (default: the data set)')
     z = p.add_mutually_exclusive_group()
-    z.add_argument('--seed', type=int,
-                   help='conditional models: a random z ~ N(0, I) from this seed')
-    z.add_argument('--index', type=int,
-                   help='conditional models: z = posterior mean of this test-set sketch '
-                        '(in the data loader\'s length order)')
-    z.add_argument('--sketch', help='conditional models: z = posterior mean of this stroke-3 '
-                                    'sketch (.npy or .json rows of dx, dy, pen_lifted, data units)')
+    for flag, kind, chooses in (
+            ('--seed', int, 'a random z ~ N(0, I) from this seed'),
+            ('--index', int, "z = posterior mean of this test-set sketch (in the data loader's "
+                             'length order)'),
+            ('--sketch', str, 'z = posterior mean of this stroke-3 sketch (.npy or .json rows '
+                              'of dx, dy, pen_lifted, data units)')):
+        z.add_argument(flag, type=kind, help=f'conditional models: {chooses}')
     p.add_argument('--data_dir', default='datasets',
                    help='where --index finds the data set (default: datasets)')
     args = p.parse_args(argv)
@@ -179,38 +187,45 @@ def import_sketch_js(source, out_dir):
 
 
 def main_import(args):
-    try:
-        model = import_sketch_js(args.import_source, args.out)
-    except (ExportError, FileNotFoundError, sketch_js.SketchJSError,
-            PretrainedError) as err:
-        sys.exit(f'error: {err}')
+    """Imports; returns the line to print."""
+    model = import_sketch_js(args.import_source, args.out)
     hps = model.hps
-    print(f'wrote {args.out}: a decoder-only LSTM ({hps.dec_rnn_size} units, '
-          f'{hps.num_mixture} mixtures, max_seq_len {hps.max_seq_len}, scale factor '
-          f'{model.normalizing_scale_factor:.4g}); draw from it with: '
-          f'python3 seq2seqVAE_sample.py {args.out} --num 10')
+    return (f'wrote {args.out}: a decoder-only LSTM ({hps.dec_rnn_size} units, '
+            f'{hps.num_mixture} mixtures, max_seq_len {hps.max_seq_len}, scale factor '
+            f'{model.normalizing_scale_factor:.4g}); draw from it with: '
+            f'python3 seq2seqVAE_sample.py {args.out} --num 10')
+
+
+def main_export(args):
+    """Exports; returns the line to print."""
+    model = S.load_model(args.model, args.checkpoint, batch_size=1)
+    check_exportable(model)  # before any data is read
+    scale_factor = args.scale_factor
+    config = S.experiment_paths(args.model)['config']
+    if scale_factor is None and os.path.exists(config):
+        scale_factor = S.read_model_config(config)[1].get('normalizing_scale_factor')
+    z, scale_factor = choose_z(model, args, scale_factor)
+    if scale_factor is None:
+        raise ExportError(f'{args.model}: no normalizing_scale_factor recorded '
+                          '(Magenta checkpoints have none); give --scale_factor')
+    name = args.name or os.path.splitext(model.hps.data_set[0])[0]
+    info = export_sketch_rnn_js(model, args.out, z, scale_factor=scale_factor, name=name)
+    if 'num_mixture' not in info:
+        return f'wrote {args.out}'
+    return (f'wrote {args.out}: its {info["num_mixture"]} mixtures padded to '
+            f'{JS_NUM_MIXTURE}; the padded ones get at most {info["padded_weight_bound"]:.2g} '
+            'of the mixture weight')
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.import_source is not None:
-        return main_import(args)
     try:
-        model = S.load_model(args.model, args.checkpoint, batch_size=1)
-        check_exportable(model)  # before any data is read
-        scale_factor = args.scale_factor
-        config = S.experiment_paths(args.model)['config']
-        if scale_factor is None and os.path.exists(config):
-            scale_factor = S.read_model_config(config)[1].get('normalizing_scale_factor')
-        z, scale_factor = choose_z(model, args, scale_factor)
-        if scale_factor is None:
-            raise ExportError(f'{args.model}: no normalizing_scale_factor recorded '
-                              '(Magenta checkpoints have none); give --scale_factor')
-        name = args.name or os.path.splitext(model.hps.data_set[0])[0]
-        export_sketch_rnn_js(model, args.out, z, scale_factor=scale_factor, name=name)
-    except (ExportError, FileNotFoundError, utils.SketchDataError) as err:
-        sys.exit(f'error: {err}')
-    print(f'wrote {args.out}')
+        line = main_export(args) if args.import_source is None else main_import(args)
+    except (ExportError, FileNotFoundError, utils.SketchDataError, sketch_js.SketchJSError,
+            PretrainedError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        sys.exit(2)
+    print(line)
 
 
 if __name__ == '__main__':

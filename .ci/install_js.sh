@@ -1,5 +1,5 @@
 #!/bin/sh
-# Installs what tests/test_export.py needs beyond Python: the npm packages of
+# Installs what tests/test_export_js.py needs beyond Python: the npm packages of
 # package-lock.json (@magenta/sketch and its TensorFlow.js) and a Chromium for
 # the browser example.  Without them those tests skip.
 set -eu

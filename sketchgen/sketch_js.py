@@ -6,7 +6,15 @@ A model is [info, dimensions, weights]: info holds at least scale_factor
 base64 strings of little-endian int16 q, read as w = 10 * q / 32767, in the
 order output kernel [H, 3 + 6M], output bias [3 + 6M], W_xh [5, 4H],
 W_hh [H, 4H], LSTM bias [4H].  The LSTM is tf.basicLSTMCell (gates i, j, f,
-o; forget bias 1) fed the stroke-5 point alone: a decoder-only model."""
+o; forget bias 1) fed the stroke-5 point alone: a decoder-only model.
+
+The library hard-codes 20 mixtures.  A model with M < 20 is written padded
+(pad_mixtures): each of the six mixture blocks of the output layer gets
+20 - M columns of zero kernel, whose mixture logit is the format's lowest,
+-10, and whose other biases are 0 (mu 0, sigma 1, corr 0); the real
+logits are shifted up to the format's top (softmax ignores a common shift),
+so the padded components' total weight is at most padded_weight_bound().
+info.num_mixture = M marks the padding; read_model drops it again."""
 import base64
 import binascii
 import json
@@ -30,6 +38,81 @@ def quantize(array):
     return base64.b64encode(q.tobytes()).decode('ascii')
 
 
+def rounded(array):
+    """`array` as the library reads it back after quantize()."""
+    return np.round(np.asarray(array, np.float64) / QUANT_STEP) * QUANT_STEP
+
+
+# --------------------------------------------------------------------------
+# Padding to the library's 20 mixtures.  Output columns are [pen logits 3 |
+# pi M | mu1 M | mu2 M | log sigma1 M | log sigma2 M | corr M].
+# --------------------------------------------------------------------------
+def _with_mixtures(array, num_mixture, blocks):
+    """[..., 3 + 6M] -> [..., 3 + 6N] from blocks [..., 6, N] -> [..., 6, N]."""
+    lead = array.shape[:-1]
+    mixtures = blocks(array[..., 3:].reshape(lead + (6, num_mixture)))
+    return np.concatenate([array[..., :3], mixtures.reshape(lead + (-1,))], -1)
+
+
+def _padded(array, num_mixture, fill):
+    """`array` with each block widened to NUM_MIXTURE columns of `fill` ([6, 1] or scalar)."""
+    def widen(blocks):
+        pad = np.broadcast_to(fill, blocks.shape[:-1] + (NUM_MIXTURE - num_mixture,))
+        return np.concatenate([blocks, pad], -1)
+    return _with_mixtures(array, num_mixture, widen)
+
+
+PAD_BIAS = np.array([[-MAX_WEIGHT], [0], [0], [0], [0], [0]])  # pi logit -10; mu, log s, corr 0
+
+
+def pad_mixtures(output_kernel, output_bias, num_mixture):
+    """The output layer of an M <= 20 mixture model widened to the
+    library's 20; the real pi logits are shifted to the top of the format's
+    range, away from the padded ones."""
+    bias = np.array(output_bias, np.float64)
+    pi = bias[3:3 + num_mixture]
+    pi += MAX_WEIGHT - QUANT_STEP - pi.max()  # a step below the limit, after rounding too
+    return _padded(output_kernel, num_mixture, 0.0), _padded(bias, num_mixture, PAD_BIAS)
+
+
+def padded_weight_bound(output_kernel, output_bias, num_mixture):
+    """Upper bound on the total mixture weight the library gives the padded
+    components of a pad_mixtures() layer, as written (rounded), in any
+    decoder state (|h| < 1) at any temperature T <= 1 (getPDF divides the
+    logits by 0.5 + T / 2).  Each real component's weight is its own times
+    1 - that, so it differs from ours by at most it."""
+    pad = NUM_MIXTURE - num_mixture
+    if pad == 0:
+        return 0.0
+    kernel = rounded(output_kernel)[:, 3:3 + num_mixture]  # the real pi columns
+    bias = rounded(output_bias)[3:3 + num_mixture]
+    # How far the real logits lie above the padded ones (-MAX_WEIGHT): their
+    # log-sum-exp is at least the largest and (Jensen) log M + their mean.
+    largest = np.max(bias - np.abs(kernel).sum(0)) + MAX_WEIGHT
+    mean = bias.mean() - np.abs(kernel.mean(1)).sum() + MAX_WEIGHT
+    # Monotone in the softmax temperature t, so its ends bound [0.5, 1].
+    return max(float(np.exp(-np.logaddexp(0.0, max(largest / t, np.log(num_mixture) + mean / t)
+                                           - np.log(pad))))
+               for t in (0.5, 1.0))
+
+
+def _unpadded(path, info, arrays, num_mixture):
+    """read_model's arrays without the padding info.num_mixture declares."""
+    declared = info.get('num_mixture', num_mixture)
+    if not (type(declared) is int and 0 < declared <= num_mixture):
+        raise SketchJSError(f'{path}: info.num_mixture must be an integer from 1 to '
+                            f'{num_mixture}, got {declared!r}')
+    if declared == num_mixture:
+        return arrays, num_mixture
+    kernel, bias = (_with_mixtures(a, num_mixture, lambda b: b[..., :declared])
+                    for a in arrays[:2])
+    if not (np.array_equal(_padded(kernel, declared, 0.0), arrays[0])
+            and np.allclose(_padded(bias, declared, PAD_BIAS), arrays[1], rtol=0, atol=1e-6)):
+        raise SketchJSError(f'{path}: info.num_mixture={declared}, but mixtures '
+                            f'{declared + 1}-{num_mixture} are not padding')
+    return [kernel, bias] + arrays[2:], declared
+
+
 def write_model(path, info, arrays):
     """Writes the five float arrays (ARRAY_NAMES order) with `info` to `path`."""
     largest = max(float(np.abs(a).max()) for a in arrays)
@@ -41,7 +124,8 @@ def write_model(path, info, arrays):
 
 
 def read_model(path):
-    """-> (info, five float32 arrays in ARRAY_NAMES order, num_mixture).
+    """-> (info, five float32 arrays in ARRAY_NAMES order, num_mixture),
+    without the padding of a model exported with fewer than 20 mixtures.
 
     The file is untrusted: anything but a well-formed decoder raises
     SketchJSError naming the file and the problem."""
@@ -60,7 +144,8 @@ def read_model(path):
                             'dimensions')
     arrays = [_decode(path, name, text, shape)
               for name, text, shape in zip(ARRAY_NAMES, strings, dimensions)]
-    return info, arrays, _check_shapes(path, [a.shape for a in arrays])
+    num_mixture = _check_shapes(path, [a.shape for a in arrays])
+    return (info,) + _unpadded(path, info, arrays, num_mixture)
 
 
 def _check_info(path, info):

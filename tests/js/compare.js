@@ -1,4 +1,4 @@
-// Runs an exported model with @magenta/sketch in Node, for tests/test_export.py.
+// Runs an exported model with @magenta/sketch in Node, for tests/test_export_js.py.
 //
 //   node tests/js/compare.js MODEL.json STROKES.json
 //

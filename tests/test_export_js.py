@@ -1,0 +1,206 @@
+"""The @magenta/sketch library running our exports: in Node against our
+mixture parameters, after the README's own train, sample and export
+commands, and in the browser example in headless Chromium.  These skip
+without node, the npm packages or Chromium (.ci/install_js.sh installs them)."""
+import functools
+import http.server
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import threading
+
+import numpy as np
+import pytest
+from cli import run_training
+from export_models import (KEYS, REPO, SCALE_FACTOR, Z, make_model, quantisation_tolerance,
+                           strokes, z_for)
+from random_sketches import write_npz
+
+import seq2seqVAE as S
+import seq2seqVAE_export as E
+import seq2seqVAE_sample
+
+needs_node = pytest.mark.skipif(
+    shutil.which('node') is None or not (REPO / 'node_modules/@magenta/sketch').is_dir(),
+    reason='needs node and `npm ci` (.ci/install_js.sh)')
+
+
+@pytest.fixture(scope='module')
+def models():
+    return {True: make_model(1), False: make_model(2, conditional=False)}
+
+
+
+# --------------------------------------------------------------------------
+# The library itself, in Node.
+# --------------------------------------------------------------------------
+def run_library(model_path, rows, tmp_path):
+    rows_path = tmp_path / 'rows.json'
+    rows_path.write_text(json.dumps(rows.tolist()))
+    run = subprocess.run(['node', str(REPO / 'tests/js/compare.js'), str(model_path),
+                          str(rows_path)], capture_output=True, text=True, cwd=REPO,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+@needs_node
+@pytest.mark.parametrize('conditional', [True, False])
+def test_library_matches_model(models, tmp_path, conditional):
+    model = models[conditional]
+    path = tmp_path / 'model.json'
+    E.export_sketch_rnn_js(model, path, z_for(model), scale_factor=SCALE_FACTOR)
+    rows = strokes()
+    result = run_library(path, rows, tmp_path)
+    js = np.concatenate([np.array([step[k] for step in result['pdfs']]) for k in KEYS], -1)
+    ours, tolerance = quantisation_tolerance(model, rows, z_for(model))
+    diff = np.abs(js - ours)
+    print(f'conditional={conditional}: max |JS - ours| {diff.max():.3g}, '
+          f'tolerance {tolerance.min():.3g}..{tolerance.max():.3g}, '
+          f'worst diff/tolerance {(diff / tolerance).max():.3f}')
+    assert np.all(diff <= tolerance)
+    check_sample(result, model.hps.max_seq_len, SCALE_FACTOR)
+
+
+def check_sample(result, max_seq_len, scale_factor):
+    """A sample drawn by the library: pixel offsets, one-hot pen states,
+    ending at the end flag or max_seq_len."""
+    sample = np.array(result['sample'])
+    assert result['scaleFactor'] == scale_factor / 2  # the library's default pixel factor
+    assert sample.ndim == 2 and sample.shape[1] == 5 and len(sample) >= 1
+    assert np.isfinite(sample).all()
+    assert np.array_equal(sample[:, 2:].sum(1), np.ones(len(sample)))
+    assert set(np.unique(sample[:, 2:])) <= {0.0, 1.0}
+    assert sample[-1, 4] == 1 or len(sample) == max_seq_len
+    assert not sample[:-1, 4].any()
+
+
+@needs_node
+def test_library_matches_a_padded_model(tmp_path):
+    """3 mixtures padded to the library's 20: the real ones match ours within
+    the quantisation (their weights also within the padding's bound), and
+    the padded ones hold at most that bound of the weight."""
+    model = make_model(6, num_mixture=3)
+    path = tmp_path / 'model.json'
+    info = E.export_sketch_rnn_js(model, path, Z, scale_factor=SCALE_FACTOR)
+    rows = strokes()
+    result = run_library(path, rows, tmp_path)
+    params = {k: np.array([step[k] for step in result['pdfs']]) for k in KEYS}
+    js = np.concatenate([params[k][:, :3] if k != 'pen' else params[k] for k in KEYS], -1)
+    ours, tolerance = quantisation_tolerance(model, rows, Z)
+    bound = info['padded_weight_bound']
+    tolerance[:, :3] += bound  # each real weight is ours times 1 - (padded weight)
+    diff = np.abs(js - ours)
+    padded_weight = params['pi'][:, 3:].sum(1)
+    print(f'padded: max |JS - ours| {diff.max():.3g} (pi {diff[:, :3].max():.3g}), padded '
+          f'weight up to {padded_weight.max():.3g}, bound {bound:.3g}')
+    assert np.all(diff <= tolerance)
+    assert np.all(padded_weight <= bound * (1 + 1e-4))
+    for key, value in (('mu1', 0), ('mu2', 0), ('sigma1', 1), ('sigma2', 1), ('corr', 0)):
+        assert np.all(params[key][:, 3:] == value)
+    check_sample(result, model.hps.max_seq_len, SCALE_FACTOR)
+
+
+# --------------------------------------------------------------------------
+# The README's path: train -> sample -> export -> the library draws.
+# --------------------------------------------------------------------------
+def readme_command(script, start):
+    """The README's first command line running `script` with arguments
+    starting `start`, as argv (the script's own name dropped)."""
+    match = re.search(rf'python3 {script} {start}[^\n]*', (REPO / 'README.md').read_text())
+    assert match, f'README.md has no `python3 {script} {start}...` command'
+    return shlex.split(match.group(0).split('#')[0])[2:]
+
+
+def tiny(argv):
+    """The quick start's training command on a tiny model for one epoch,
+    keeping its num_mixture."""
+    argv = list(argv)
+    hparams = dict(item.split('=') for item in argv[argv.index('--hparams') + 1].split(','))
+    hparams.update(enc_rnn_size='8', dec_rnn_size='16', z_size='4', batch_size='4')
+    argv[argv.index('--hparams') + 1] = ','.join(f'{k}={v}' for k, v in hparams.items())
+    argv[argv.index('--epochs') + 1] = '1'
+    return argv
+
+
+@needs_node
+@pytest.mark.slow  # the training command's first steps trace for ~15 s
+def test_readme_train_sample_export_then_the_library_draws(tmp_path, monkeypatch, capsys):
+    """On a fresh folder holding a tiny datasets/shapes.npz, the README's
+    commands in their order, with the quick start's num_mixture."""
+    train = tiny(readme_command('seq2seqVAE_train.py', '--data_set shapes'))
+    sample = readme_command('seq2seqVAE_sample.py', 'experiments/shapes/exp --num')
+    export = readme_command('seq2seqVAE_export.py', 'experiments/shapes/exp')
+    monkeypatch.chdir(tmp_path)
+    for folder in ('datasets', 'examples/browser'):
+        (tmp_path / folder).mkdir(parents=True)
+    write_npz(tmp_path / 'datasets' / 'shapes.npz', seed=0, sizes=(8, 8, 8))
+
+    code, err = run_training(*train)
+    assert code in (0, None), err
+    seq2seqVAE_sample.main(sample)
+    assert (tmp_path / sample[sample.index('--out') + 1]).exists()
+    capsys.readouterr()
+    E.main(export)
+    printed = capsys.readouterr().out
+    num_mixture = S.load_model('experiments/shapes/exp').hps.num_mixture
+    if num_mixture < 20:
+        assert f'its {num_mixture} mixtures padded to 20' in printed
+
+    model_path = tmp_path / export[export.index('--out') + 1]
+    info = json.loads(model_path.read_text())[0]
+    result = run_library(model_path, strokes(), tmp_path)
+    check_sample(result, info['max_seq_len'], info['scale_factor'])
+
+
+# --------------------------------------------------------------------------
+# The browser example, in headless Chromium.
+# --------------------------------------------------------------------------
+CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
+
+
+@pytest.fixture
+def server(tmp_path):
+    """Serves the repository (the page and node_modules) on loopback, plus
+    /model.json from tmp_path."""
+    model_path = tmp_path / 'model.json'
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def translate_path(self, path):
+            if path.split('?')[0] == '/model.json':
+                return str(model_path)
+            return super().translate_path(path)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(
+        ('127.0.0.1', 0), functools.partial(Handler, directory=str(REPO)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f'http://127.0.0.1:{httpd.server_address[1]}', model_path
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@needs_node
+@pytest.mark.skipif(CHROMIUM is None, reason='needs chromium (.ci/install_js.sh)')
+def test_browser_example_draws(models, server, tmp_path):
+    base, model_path = server
+    model = models[True]
+    E.export_sketch_rnn_js(model, model_path, Z, scale_factor=SCALE_FACTOR, name='random')
+    profile = tmp_path / 'profile'
+    profile.mkdir()
+    run = subprocess.run(
+        [CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
+         '--no-first-run', '--disable-background-networking', '--disable-component-update',
+         '--disable-sync', f'--user-data-dir={profile}', '--virtual-time-budget=30000',
+         '--dump-dom', f'{base}/examples/browser/index.html?model=/model.json'],
+        capture_output=True, text=True, timeout=120)
+    title = re.search(r'<title>(.*?)</title>', run.stdout)
+    assert title, run.stderr[-2000:]
+    drawn = re.search(r'data-strokes="(\d+)"', run.stdout)
+    assert drawn, title.group(1)
+    assert int(drawn.group(1)) > 0
+    assert title.group(1) == f'random: drew {drawn.group(1)} strokes'
