@@ -1,10 +1,8 @@
 """Data loading and stroke helpers: Magenta's semantics, bad-input errors."""
 
-import functools
-import http.server
+import contextlib
 import json
 import socket
-import threading
 import types
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from utils import DataLoader, SketchDataError, load_dataset
 
 import random_sketches
 from random_sketches import random_splits, write_splits
+from loopback import serving
 from tiny import loader_hps
 
 SHARED = Path(__file__).resolve().parents[1].parent / 'shared'
@@ -269,24 +268,10 @@ def http_dir(tmp_path, monkeypatch):
     """(served folder, base URL, stop()) for a loopback HTTP server."""
     served = tmp_path / 'served'
     served.mkdir()
-    class QuietHandler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    handler = functools.partial(QuietHandler, directory=str(served))
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     monkeypatch.setenv('SKETCHGEN_CACHE', str(tmp_path / 'cache'))
     monkeypatch.setenv('no_proxy', '127.0.0.1')
-
-    def stop():
-        server.shutdown()
-        server.server_close()
-
-    yield served, f'http://127.0.0.1:{server.server_address[1]}', stop
-    if thread.is_alive():
-        stop()
+    with contextlib.ExitStack() as server:
+        yield served, server.enter_context(serving(served)), server.close
 
 
 def test_url_data_dir_downloads_once_and_reuses_cache(tmp_path, http_dir):

@@ -4,16 +4,13 @@ checkpoints, exact resume, interruption and clear errors.
 Tiny models on tiny data sets; most runs call seq2seqVAE_train.main in this
 process, and a handful of runs made once per module serve several tests.
 """
-import functools
 import glob
-import http.server
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import threading
 import types
 
 import numpy as np
@@ -23,6 +20,7 @@ import tensorflow as tf
 import seq2seqVAE as S
 import seq2seqVAE_train as T
 from cli import one_line_error, run_main
+from loopback import QuietHandler, serving
 from experiment_files import checkpoint_values, copy_experiment, latest_checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -420,23 +418,16 @@ def test_bad_data_file_is_named_in_one_line(tmp_path, content):
 def test_data_dir_url_downloads_into_the_cache(data_dir, tmp_path, monkeypatch):
     requests = []
 
-    class Handler(http.server.SimpleHTTPRequestHandler):
+    class Recording(QuietHandler):
         def log_message(self, format, *args):
             requests.append(self.path)
 
-    server = http.server.ThreadingHTTPServer(
-        ('127.0.0.1', 0), functools.partial(Handler, directory=str(data_dir)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv('SKETCHGEN_CACHE', str(tmp_path / 'cache'))
     monkeypatch.setenv('no_proxy', '127.0.0.1')
     monkeypatch.setenv('NO_PROXY', '127.0.0.1')
-    url = f'http://127.0.0.1:{server.server_address[1]}'
-    try:
+    with serving(data_dir, Recording) as url:
         result = run('--data_dir', url, '--data_set', 'a', '--max_steps', 0, '--hparams', HPARAMS,
                      '--experiment_dir', tmp_path / 'experiments')
-    finally:
-        server.shutdown()
-        server.server_close()
     assert result.code == 0, result.err
     assert requests == ['/a.npz']
     [cached] = (tmp_path / 'cache' / 'datasets').glob('127.0.0.1_*/a.npz')
