@@ -3,20 +3,18 @@ command line, and the library itself running exports in Node and in the
 browser example.  The Node and browser tests skip without node, the npm
 packages or Chromium (.ci/install_js.sh installs them)."""
 import base64
-import functools
-import http.server
 import json
 import re
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from loopback import QuietHandler, serving
 
 import seq2seqVAE as S
 import seq2seqVAE_export as E
@@ -70,6 +68,13 @@ def z_for(model):
     return Z if model.hps.conditional else None
 
 
+def export(model, tmp_path, **more):
+    """The model written as tmp_path/model.json with z_for(model) -> its path."""
+    path = tmp_path / 'model.json'
+    E.export_sketch_rnn_js(model, path, z_for(model), scale_factor=SCALE_FACTOR, **more)
+    return path
+
+
 def read_export(path):
     info, dimensions, strings = json.loads(Path(path).read_text())
     arrays = [QUANT_STEP * np.frombuffer(base64.b64decode(s), '<i2').reshape(d)
@@ -94,8 +99,7 @@ def strokes(steps=10, seed=3):
 @pytest.mark.parametrize('conditional', [True, False])
 def test_export_layout_and_info(models, tmp_path, conditional):
     model = models[conditional]
-    path = tmp_path / 'model.json'
-    E.export_sketch_rnn_js(model, path, z_for(model), scale_factor=SCALE_FACTOR, name='test')
+    path = export(model, tmp_path, name='test')
     info, dimensions, arrays = read_export(path)
     units = model.hps.dec_rnn_size
     assert dimensions == [[units, 123], [123], [5, 4 * units], [units, 4 * units], [4 * units]]
@@ -313,8 +317,7 @@ def run_library(model_path, rows, tmp_path):
 @pytest.mark.parametrize('conditional', [True, False])
 def test_library_matches_model(models, tmp_path, conditional):
     model = models[conditional]
-    path = tmp_path / 'model.json'
-    E.export_sketch_rnn_js(model, path, z_for(model), scale_factor=SCALE_FACTOR)
+    path = export(model, tmp_path)
     rows = strokes()
     result = run_library(path, rows, tmp_path)
     js = np.concatenate([np.array([step[k] for step in result['pdfs']]) for k in KEYS], -1)
@@ -422,21 +425,14 @@ def server(tmp_path):
     /model.json from tmp_path."""
     model_path = tmp_path / 'model.json'
 
-    class Handler(http.server.SimpleHTTPRequestHandler):
+    class Handler(QuietHandler):
         def translate_path(self, path):
             if path.split('?')[0] == '/model.json':
                 return str(model_path)
             return super().translate_path(path)
 
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(
-        ('127.0.0.1', 0), functools.partial(Handler, directory=str(REPO)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f'http://127.0.0.1:{httpd.server_address[1]}', model_path
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(REPO, Handler) as url:
+        yield url, model_path
 
 
 @needs_node
