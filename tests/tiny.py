@@ -11,7 +11,7 @@ TINY_HPARAMS = ','.join(f'{name}={value}' for name, value in TINY.items())  # fo
 def tiny_hps(**overrides):
     """Magenta's defaults with the tiny sizes, max_seq_len 20 and `overrides`."""
     hps = S.get_default_hparams()
-    for name, value in dict(TINY, max_seq_len=20, **overrides).items():
+    for name, value in {**TINY, 'max_seq_len': 20, **overrides}.items():
         hps.set(name, value)
     return hps
 
