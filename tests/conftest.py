@@ -1,11 +1,26 @@
 """Puts the repository root on sys.path, so plain `pytest` imports utils and
 seq2seqVAE, and imports seq2seqVAE before any test module imports TensorFlow
-(it sets TensorFlow's CPU options, as it does for users)."""
+(it sets TensorFlow's CPU options, as it does for users).  The data sets the
+test files share."""
 import os
 import sys
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 import seq2seqVAE  # noqa: E402,F401
+from random_sketches import write_npz  # noqa: E402
+
+
+@pytest.fixture(scope='session')
+def data_dir(tmp_path_factory):
+    """Three small random data sets: a.npz (48 train sketches), b.npz (32), c.npz (40),
+    each with 8 valid and 8 test sketches. Read only: tests that spoil data write their own."""
+    folder = tmp_path_factory.mktemp('data')
+    for name, seed, train in (('a', 1, 48), ('b', 2, 32), ('c', 3, 40)):
+        write_npz(folder / f'{name}.npz', seed=seed, sizes=(train, 8, 8))
+    return folder
+

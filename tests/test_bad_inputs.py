@@ -5,19 +5,19 @@ handles it.  The command runs in this process: a subprocess each would cost
 seconds."""
 import io
 import os
-import types
 import zipfile
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from cli import run_training
-from random_sketches import write_npz
+from experiment_files import files
+from random_sketches import write_npz, write_npz_with
+from tiny import TINY_HPARAMS, loader_hps, tiny_hps
 
 import seq2seqVAE as S
 from utils import SketchDataError, load_dataset, load_sketch
 
-HPARAMS = 'enc_rnn_size=8,dec_rnn_size=16,z_size=4,num_mixture=3,batch_size=4'
 NAME = 'sketches'  # the data set every case writes, as the experiment below recorded it
 
 
@@ -28,12 +28,7 @@ def arrays_of(path):
 
 def with_sketch(split, sketch):
     """A writer: a good file whose split[1] is `sketch`."""
-    def write(path):
-        write_npz(path, seed=0, sizes=(8, 8, 8))
-        arrays = arrays_of(path)
-        arrays[split][1] = sketch
-        np.savez(path, **arrays)
-    return write
+    return lambda path: write_npz_with(path, split, sketch)
 
 
 def with_arrays(**changes):
@@ -98,6 +93,9 @@ REFUSED = {
     'None sketch': (with_sketch('test', None), 'test[1] is a NoneType'),
     '(N, 2) sketch': (with_sketch('train', np.zeros((5, 2), np.int16)), 'has shape (5, 2)'),
     '(N, 4) sketch': (with_sketch('train', np.zeros((5, 4), np.int16)), 'has shape (5, 4)'),
+    'flat sketch': (with_sketch('test', np.zeros(6, np.int16)), 'test[1] has shape (6,)'),
+    'text sketch': (with_sketch('train', np.array([['a', 'b', 'c']])), 'train[1] has dtype'),
+    'empty split': (with_arrays(test=np.empty(0, object)), "'test' split has no sketches"),
     'pen value 2': (with_sketch('train', pens(2)), 'pen_lifted values other than 0 and 1'),
     'pen value -1': (with_sketch('test', pens(-1)), 'pen_lifted values other than 0 and 1'),
     'NaN offset': (with_sketch('valid', np.array([[1.0, np.nan, 0]] * 3)), 'NaN or infinite'),
@@ -115,16 +113,10 @@ def experiment(tmp_path_factory):
     root = tmp_path_factory.mktemp('good')
     write_npz(root / f'{NAME}.npz', seed=0, sizes=(8, 8, 8))
     code, err = run_training('--data_dir', root, '--data_set', NAME, '--max_steps', 0, '--seed', 1,
-                    '--experiment_dir', root / 'experiments', '--hparams', HPARAMS)
+                    '--experiment_dir', root / 'experiments', '--hparams', TINY_HPARAMS)
     assert code == 0, err
     exp_dir = root / 'experiments' / NAME / 'exp'
-    return exp_dir, files_of(exp_dir)
-
-
-def files_of(folder):
-    return {os.path.relpath(os.path.join(parent, name), folder):
-            open(os.path.join(parent, name), 'rb').read()
-            for parent, _, names in os.walk(folder) for name in names}
+    return exp_dir, files(exp_dir)
 
 
 def assert_one_line(code, err, path, phrase):
@@ -138,7 +130,7 @@ def test_a_bad_file_ends_a_new_run_in_one_line(tmp_path, case):
     write, phrase = REFUSED[case]
     path = tmp_path / f'{NAME}.npz'
     write(path)
-    code, err = run_training('--data_dir', tmp_path, '--data_set', NAME, '--hparams', HPARAMS,
+    code, err = run_training('--data_dir', tmp_path, '--data_set', NAME, '--hparams', TINY_HPARAMS,
                     '--experiment_dir', tmp_path / 'experiments')
     assert_one_line(code, err, path, phrase)
     assert not (tmp_path / 'experiments').exists()
@@ -154,7 +146,7 @@ def test_a_bad_file_changes_no_experiment_file(tmp_path, experiment, case, comma
     more = ('--epochs', 3) if command == '--resume' else ()
     code, err = run_training(command, exp_dir, '--data_dir', tmp_path, *more)
     assert_one_line(code, err, tmp_path / f'{NAME}.npz', phrase)
-    assert files_of(exp_dir) == before
+    assert files(exp_dir) == before
     assert not (tmp_path / 'ran').exists()
 
 
@@ -162,16 +154,10 @@ def test_a_bad_file_changes_no_experiment_file(tmp_path, experiment, case, comma
 # Handled as Magenta handles them
 
 
-def hps(**more):
-    return types.SimpleNamespace(**{
-        'data_set': f'{NAME}.npz', 'batch_size': 4, 'max_seq_len': -1,
-        'random_scale_factor': 0.0, 'augment_stroke_prob': 0.0, **more})
-
-
 def test_extra_arrays_are_ignored(tmp_path):
     with_arrays(labels=np.arange(8), notes=np.array(['x'], dtype=object))(
         tmp_path / f'{NAME}.npz')
-    train = load_dataset(str(tmp_path), hps())[0]
+    train = load_dataset(str(tmp_path), loader_hps(f'{NAME}.npz'))[0]
     assert len(train.strokes) == 8
 
 
@@ -179,7 +165,7 @@ def test_extra_arrays_are_ignored(tmp_path):
 def test_offsets_beyond_int16_are_clamped_to_1000(tmp_path, dtype, big):
     sketch = np.array([[big, -big, 0], [3, 4, 1]], dtype=dtype)
     with_sketch('train', sketch)(tmp_path / f'{NAME}.npz')
-    train = load_dataset(str(tmp_path), hps())[0]
+    train = load_dataset(str(tmp_path), loader_hps(f'{NAME}.npz'))[0]
     raw = [s[:, 0:2] * train.scale_factor for s in train.strokes]
     assert np.isclose(max(np.abs(r).max() for r in raw), 1000, rtol=1e-6)
 
@@ -188,7 +174,8 @@ def test_max_seq_len_is_the_longest_sketch_so_no_split_is_emptied(tmp_path):
     """Magenta's load_dataset sets max_seq_len from the data: a smaller one
     given in --hparams cannot filter every sketch out."""
     write_npz(tmp_path / f'{NAME}.npz', seed=0, sizes=(8, 8, 8), lengths=(10, 20))
-    train, valid, test, loaded = load_dataset(str(tmp_path), hps(max_seq_len=3))
+    train, valid, test, loaded = load_dataset(str(tmp_path),
+                                              loader_hps(f'{NAME}.npz', max_seq_len=3))
     assert loaded.max_seq_len >= 10
     assert [len(s.strokes) for s in (train, valid, test)] == [8, 8, 8]
 
@@ -196,12 +183,9 @@ def test_max_seq_len_is_the_longest_sketch_so_no_split_is_emptied(tmp_path):
 def test_one_point_sketches_give_finite_costs_and_gradients(tmp_path):
     """Magenta keeps them; the encoder and the masked losses handle length 1."""
     write_npz(tmp_path / f'{NAME}.npz', seed=0, sizes=(8, 8, 8), lengths=(1, 2))
-    train, _, _, loaded = load_dataset(str(tmp_path), hps())
+    train, _, _, loaded = load_dataset(str(tmp_path), loader_hps(f'{NAME}.npz'))
     assert loaded.max_seq_len == 1
-    model_hps = S.get_default_hparams()
-    model_hps.parse(HPARAMS)
-    model_hps.max_seq_len = loaded.max_seq_len
-    model = S.Seq2seqModel(model_hps, seed=1)
+    model = S.Seq2seqModel(tiny_hps(max_seq_len=loaded.max_seq_len), seed=1)
     _, x, seq_len = train.random_batch()
     with tf.GradientTape() as tape:
         costs = model.compute_costs(tf.constant(x), tf.constant(seq_len, tf.int32))

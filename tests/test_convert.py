@@ -1,36 +1,28 @@
 """seq2seqVAE_data.py and sketchgen/convert.py: SVG, QuickDraw ndjson and
 .json stroke lists -> sketch-rnn .npz files."""
-import contextlib
 import io
 import json
 import os
 import re
 import sys
-import types
 import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
 
 import seq2seqVAE_data as D
+from cli import run_main
 import utils
 from sketchgen import convert
 from sketchgen.safe_npz import NpzReader
+from tiny import TINY_HPARAMS, loader_hps
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHAPES = os.path.join(ROOT, 'datasets', 'shapes.npz')
-TINY_HPARAMS = 'enc_rnn_size=8,dec_rnn_size=16,z_size=4,num_mixture=3,batch_size=4'
 
 
 def run(*argv):
-    """seq2seqVAE_data.main(argv) -> (exit code, stdout, stderr)."""
-    out, err, code = io.StringIO(), io.StringIO(), 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            D.main([str(a) for a in argv])
-        except SystemExit as exit_:
-            code = exit_.code
-    return types.SimpleNamespace(code=code, out=out.getvalue(), err=err.getvalue())
+    return run_main(D.main, *argv)
 
 
 def shapes(count, split='train'):
@@ -392,22 +384,18 @@ def test_written_file_loads_with_load_dataset_and_a_restricted_unpickler(tmp_pat
             sketches = archive[split]
             assert sketches.dtype == object and sketches.ndim == 1
             assert all(s.dtype == np.int16 for s in sketches)
-    hps = types.SimpleNamespace(data_set='mine.npz', batch_size=4, random_scale_factor=0.0,
-                                augment_stroke_prob=0.0, max_seq_len=0)
-    train, valid, test, hps = utils.load_dataset(tmp_path, hps)
+    train, valid, test, _ = utils.load_dataset(tmp_path, loader_hps('mine.npz'))
     assert (len(train.strokes), len(valid.strokes), len(test.strokes)) == (32, 4, 4)
 
 
+@pytest.mark.slow
 def test_shapes_drawn_as_svg_train_for_a_few_steps(tmp_path, svg_folder):
     import seq2seqVAE_train as T  # TensorFlow: only this test needs it
     data = tmp_path / 'data'
     assert run(svg_folder, '--out', data / 'mine.npz', '--split', '32', '4', '4').code == 0
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        T.main(['--data_dir', str(data), '--data_set', 'mine', '--experiment_dir',
-                str(tmp_path / 'exp'), '--hparams', TINY_HPARAMS, '--max_steps', '3',
-                '--seed', '1'])
+    result = run_main(T.main, '--data_dir', data, '--data_set', 'mine', '--experiment_dir',
+                      tmp_path / 'exp', '--hparams', TINY_HPARAMS, '--max_steps', 3, '--seed', 1)
     done = re.search(r'Done at step 3; best valid cost (\S+) at step \d+\. Best weights: (\S+)',
-                     out.getvalue())
-    assert done, out.getvalue()[-2000:]
+                     result.out)
+    assert done, result.out[-2000:] + result.err[-2000:]
     assert np.isfinite(float(done[1])) and os.path.isfile(done[2])

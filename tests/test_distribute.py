@@ -18,7 +18,7 @@ import sys
 import numpy as np
 import pytest
 
-from random_sketches import write_npz
+from experiment_files import checkpoint_values, latest_checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -30,12 +30,12 @@ HPARAMS = 'enc_rnn_size=8,dec_rnn_size=12,z_size=4,num_mixture=3,batch_size=8'
 # replica draws its own noise (as one device draws for every sketch), so with
 # either one a distributed step cannot equal a single-device step draw for draw.
 DETERMINISTIC = HPARAMS + ',conditional=False,use_recurrent_dropout=False'
-BATCHES = 4  # train batches an epoch: 32 sketches / batch_size 8
+BATCHES = 4  # train batches an epoch: b.npz's 32 sketches / batch_size 8
 TIMEOUT = 600
 
 
 def train_args(data_dir, experiment_dir, hparams, *more):
-    return ['--data_dir', str(data_dir), '--data_set', 'a', '--experiment_dir',
+    return ['--data_dir', str(data_dir), '--data_set', 'b', '--experiment_dir',
             str(experiment_dir), '--seed', str(SEED), '--hparams', hparams, '--samples', '0',
             *map(str, more)]
 
@@ -66,7 +66,7 @@ def compare_steps(out_path, data_dir):
 
     def setup(hparams, **overrides):
         hps = S.get_default_hparams().parse(hparams)
-        hps.data_set = ['a.npz']
+        hps.data_set = ['b.npz']
         train_set, valid_set, _, hps = utils.load_dataset(data_dir, hps, seed=SEED)
         for name, value in overrides.items():
             hps.set(name, value)
@@ -200,18 +200,6 @@ def load_weights(path):
         return int(data['replicas']), [data[k] for k in sorted(data.files) if k != 'replicas']
 
 
-def checkpoint_values(prefix):
-    import tensorflow as tf
-    reader = tf.train.load_checkpoint(prefix)
-    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
-            if name != '_CHECKPOINTABLE_OBJECT_GRAPH'}
-
-
-def latest_checkpoint(exp_dir):
-    import tensorflow as tf
-    return tf.train.latest_checkpoint(os.path.join(exp_dir, 'checkpoints', 'latest'))
-
-
 def free_ports(count):
     sockets = [socket.socket() for _ in range(count)]
     try:
@@ -223,13 +211,7 @@ def free_ports(count):
             s.close()
 
 
-@pytest.fixture(scope='module')
-def data_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp('data')
-    write_npz(folder / 'a.npz', seed=1, sizes=(32, 8, 8))
-    return folder
-
-
+@pytest.mark.slow
 # ---------------------------------------------------------------------------
 # Tests
 def test_mirrored_step_equals_single_device_step(data_dir, tmp_path):
@@ -294,12 +276,13 @@ def validations(text):
     return re.findall(r'^step (\d+): valid cost (\S+) \(r (\S+), kl (\S+)\)', text, re.M)
 
 
+@pytest.mark.slow
 def test_multi_worker_trains_and_resumes_through_the_command(data_dir, tmp_path):
     """A chief and a worker on loopback train one epoch, then resume for a
     second; the same two epochs on one device."""
     experiments, scratch = tmp_path / 'experiments', tmp_path / 'tmp'
     scratch.mkdir()
-    exp_dir = experiments / 'a' / 'exp'
+    exp_dir = experiments / 'b' / 'exp'
     first = run_workers(tmp_path, 'first', train_args(data_dir, experiments, DETERMINISTIC,
                                                       '--epochs', 1), scratch)
     assert latest_checkpoint(exp_dir).endswith(f'ckpt-{BATCHES}')
@@ -322,7 +305,7 @@ def test_multi_worker_trains_and_resumes_through_the_command(data_dir, tmp_path)
 
     # The chief wrote the experiment and its checkpoints; the worker wrote
     # nothing there, and its scratch folder (its checkpoints and log) is gone.
-    assert os.listdir(experiments) == ['a'] and os.listdir(experiments / 'a') == ['exp']
+    assert os.listdir(experiments) == ['b'] and os.listdir(experiments / 'b') == ['exp']
     assert sorted(os.listdir(exp_dir)) == ['checkpoints', 'logs', 'tensorboard']
     assert latest_checkpoint(exp_dir).endswith(f'ckpt-{2 * BATCHES}')
     assert os.path.exists(exp_dir / 'checkpoints' / 'best.weights.h5')
@@ -344,6 +327,7 @@ def test_multi_worker_trains_and_resumes_through_the_command(data_dir, tmp_path)
     assert validations(log) == validations(single_run.stdout)
 
 
+@pytest.mark.slow
 def test_resume_under_mirrored(data_dir, tmp_path):
     """Two epochs in one go, and one epoch then resumed, on two replicas
     (with dropout and sampled z: each run draws the same numbers)."""
@@ -351,7 +335,7 @@ def test_resume_under_mirrored(data_dir, tmp_path):
     args = train_args(data_dir, experiments, HPARAMS, '--strategy', 'mirrored')
     commands = [(tmp_path / 'base.npz', args + ['--epochs', '2']),
                 (tmp_path / 'first.npz', args + ['--epochs', '1']),
-                (tmp_path / 'resumed.npz', ['--resume', str(experiments / 'a' / 'exp_0'),
+                (tmp_path / 'resumed.npz', ['--resume', str(experiments / 'b' / 'exp_0'),
                                             '--epochs', '2', '--strategy', 'mirrored'])]
     with open(tmp_path / 'commands.json', 'w') as f:
         json.dump([(str(path), argv) for path, argv in commands], f)
@@ -361,8 +345,8 @@ def test_resume_under_mirrored(data_dir, tmp_path):
     replicas, base = load_weights(tmp_path / 'base.npz')
     assert replicas == 2
     assert max_difference(base, load_weights(tmp_path / 'resumed.npz')[1]) < 1e-6
-    ours = checkpoint_values(latest_checkpoint(experiments / 'a' / 'exp_0'))
-    reference = checkpoint_values(latest_checkpoint(experiments / 'a' / 'exp'))
+    ours = checkpoint_values(latest_checkpoint(experiments / 'b' / 'exp_0'))
+    reference = checkpoint_values(latest_checkpoint(experiments / 'b' / 'exp'))
     assert set(ours) == set(reference) and len(ours) > 20
     for name, value in reference.items():
         np.testing.assert_allclose(ours[name], value, rtol=1e-5, atol=1e-6, err_msg=name)
@@ -392,7 +376,7 @@ def test_multi_worker_needs_the_same_seed_everywhere(data_dir, tmp_path, capsys)
     argv = train_args(data_dir, tmp_path, HPARAMS, '--strategy', 'multi_worker')
     seedless = argv[:argv.index('--seed')] + argv[argv.index('--seed') + 2:]
     assert '--strategy multi_worker needs --seed' in fails_with(seedless, capsys)
-    assert not os.path.exists(tmp_path / 'a')
+    assert not os.path.exists(tmp_path / 'b')
 
 
 def test_global_batch_must_divide_among_replicas(data_dir, tmp_path, capsys, monkeypatch):
@@ -402,7 +386,7 @@ def test_global_batch_must_divide_among_replicas(data_dir, tmp_path, capsys, mon
                         lambda name: types.SimpleNamespace(num_replicas_in_sync=3))
     err = fails_with(train_args(data_dir, tmp_path, HPARAMS, '--strategy', 'mirrored'), capsys)
     assert 'batch_size 8 is the global batch: it must divide among the 3 replicas' in err
-    assert not os.path.exists(tmp_path / 'a')
+    assert not os.path.exists(tmp_path / 'b')
 
 
 if __name__ == '__main__':

@@ -1,4 +1,5 @@
 """Model pieces on small random configurations (no ../shared needed)."""
+import functools
 import json
 import os
 import subprocess
@@ -10,15 +11,10 @@ import keras
 import tensorflow as tf
 
 import seq2seqVAE as S
+from tiny import tiny_hps
 
 
-def small_hps(**overrides):
-    hps = S.get_default_hparams()
-    settings = dict(enc_rnn_size=8, dec_rnn_size=12, z_size=4, num_mixture=3,
-                    batch_size=6, max_seq_len=15)
-    for name, value in dict(settings, **overrides).items():
-        hps.set(name, value)
-    return hps
+small_hps = functools.partial(tiny_hps, dec_rnn_size=12, batch_size=6, max_seq_len=15)
 
 
 def random_batch(hps, rng, lengths=None):

@@ -3,7 +3,6 @@ TensorBoard images), the HParams dashboard, --list and the progress line.
 
 One tiny run with grids and one without serve the tests; each calls
 seq2seqVAE_train.main in this process."""
-import contextlib
 import io
 import json
 import os
@@ -24,34 +23,17 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 import seq2seqVAE as S
 import seq2seqVAE_train as T
 import utils
-from random_sketches import write_npz
+from cli import run_main
 from sketchgen import monitor, progress
+from tiny import TINY_HPARAMS, tiny_hps
 
-HPARAMS = 'enc_rnn_size=8,dec_rnn_size=16,z_size=4,num_mixture=3,batch_size=4'
 SEED, SAMPLES = 5, 3
 
 
-def run(*argv):
-    """main(argv) -> (exit code, stdout, stderr)."""
-    out, err, code = io.StringIO(), io.StringIO(), 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            T.main([str(a) for a in argv])
-        except SystemExit as exit_:
-            code = exit_.code
-    return code, out.getvalue(), err.getvalue()
-
-
 def train(data_dir, experiments, *more):
-    return run('--data_dir', data_dir, '--data_set', 'a', '--experiment_dir', experiments,
-               '--seed', SEED, '--hparams', HPARAMS, '--max_steps', 8, '--save_every', 4, *more)
-
-
-@pytest.fixture(scope='module')
-def data_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp('data')
-    write_npz(folder / 'a.npz', seed=3, sizes=(24, 8, 8))
-    return folder
+    return run_main(T.main, '--data_dir', data_dir, '--data_set', 'a', '--experiment_dir',
+                    experiments, '--seed', SEED, '--hparams', TINY_HPARAMS, '--max_steps', 8,
+                    '--save_every', 4, *more)
 
 
 @pytest.fixture(scope='module')
@@ -59,8 +41,8 @@ def experiments(data_dir, tmp_path_factory):
     """Two runs to step 8: a/exp with a grid of SAMPLES; a/exp_0 with
     --samples 0, interrupted by SIGINT at step 6.  -> (folder, their outputs)."""
     folder = tmp_path_factory.mktemp('experiments')
-    code, finished, err = train(data_dir, folder, '--samples', SAMPLES)
-    assert code == 0, err
+    finished = train(data_dir, folder, '--samples', SAMPLES)
+    assert finished.code == 0, finished.err
     on_batch_end = T.ValidationCheckpoint.on_train_batch_end
 
     def interrupt_at_6(self, batch, logs=None):
@@ -70,9 +52,9 @@ def experiments(data_dir, tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(T.ValidationCheckpoint, 'on_train_batch_end', interrupt_at_6)
-        code, interrupted, err = train(data_dir, folder, '--samples', 0)
-    assert code == 130, err
-    return folder, finished, interrupted
+        interrupted = train(data_dir, folder, '--samples', 0)
+    assert interrupted.code == 130, interrupted.err
+    return folder, finished.out, interrupted.out
 
 
 def events(folder):
@@ -81,6 +63,7 @@ def events(folder):
     return accumulator.Reload()
 
 
+@pytest.mark.slow
 def test_samples_folder_has_an_svg_for_each_validation(experiments):
     folder = experiments[0] / 'a' / 'exp' / 'samples'
     assert sorted(os.listdir(folder)) == ['latest.svg', 'step_0000004.svg', 'step_0000008.svg']
@@ -97,6 +80,7 @@ def values(run_events, tag):
     return {event.step: tf.make_ndarray(event.tensor_proto) for event in run_events.Tensors(tag)}
 
 
+@pytest.mark.slow
 def test_tensorboard_has_images_at_each_validation(experiments):
     validation = events(experiments[0] / 'a' / 'exp' / 'tensorboard' / 'validation')
     assert set(validation.PluginTagToContent('images')) == {'samples', 'reconstructions'}
@@ -112,6 +96,7 @@ def test_tensorboard_has_images_at_each_validation(experiments):
     assert list(best.values()) == pytest.approx(np.minimum.accumulate(list(valid.values())))
 
 
+@pytest.mark.slow
 def test_tensorboard_has_the_runs_hparams_and_settings(experiments):
     folder = experiments[0] / 'a' / 'exp'
     run_events = events(folder / 'tensorboard')
@@ -124,9 +109,10 @@ def test_tensorboard_has_the_runs_hparams_and_settings(experiments):
     text = {tag: values(run_events, tag)[0].item().decode() for tag in ('model_config', 'command_line')}
     config = json.loads(text['model_config'])
     assert config == json.loads((folder / 'logs' / 'model_config.json').read_text())
-    assert f'--hparams {HPARAMS}' in text['command_line']
+    assert f'--hparams {TINY_HPARAMS}' in text['command_line']
 
 
+@pytest.mark.slow
 def test_the_same_weights_give_the_same_drawing(experiments, data_dir):
     """The grid redrawn from the last checkpoint, in a new model, is the one
     the run drew at that step."""
@@ -140,8 +126,7 @@ def test_the_same_weights_give_the_same_drawing(experiments, data_dir):
 
 
 def test_decoder_only_models_sample_with_fixed_seeds(data_dir):
-    hps = S.get_default_hparams().parse(HPARAMS + ',conditional=False,max_seq_len=20')
-    hps.data_set = ['a.npz']
+    hps = tiny_hps(conditional=False, data_set=['a.npz'])
     _, valid_set, _, hps = utils.load_dataset(data_dir, hps)
     grid = monitor.SampleGrid(S.Seq2seqModel(hps, seed=1), valid_set, 2, SEED)
     first, again = grid.rows(), grid.rows()
@@ -152,6 +137,7 @@ def test_decoder_only_models_sample_with_fixed_seeds(data_dir):
     assert not np.array_equal(first[0][0], first[0][1])  # the cells differ
 
 
+@pytest.mark.slow
 def test_samples_0_draws_nothing(experiments):
     exp_dir = experiments[0] / 'a' / 'exp_0'
     assert not os.path.exists(exp_dir / 'samples')
@@ -165,6 +151,7 @@ def dead_pid():
     return process.pid
 
 
+@pytest.mark.slow
 def test_list_shows_finished_interrupted_and_running_runs(experiments):
     root = experiments[0] / 'listed'
     shutil.copytree(experiments[0] / 'a', root / 'a')
@@ -173,9 +160,9 @@ def test_list_shows_finished_interrupted_and_running_runs(experiments):
         shutil.copytree(root / 'a' / 'exp_0', root / 'a' / name)
         (root / 'a' / name / 'logs' / 'run.lock').write_text(json.dumps(
             dict(pid=pid, host=socket.gethostname(), since='2026-01-01T00:00:00')))
-    code, out, err = run('--list', root)
-    assert code == 0, err
-    header, *lines = out.splitlines()
+    result = run_main(T.main, '--list', root)
+    assert result.code == 0, result.err
+    header, *lines = result.out.splitlines()
     assert header.split()[:2] == ['run', 'data']
     by_run = {line.split()[0]: line for line in lines}
     assert set(by_run) == {'a/exp', 'a/exp_0', 'a/exp_1', 'a/exp_2'}
@@ -193,10 +180,11 @@ def test_list_shows_finished_interrupted_and_running_runs(experiments):
 
 
 def test_list_of_a_missing_folder_is_one_line(tmp_path):
-    code, _, err = run('--list', tmp_path / 'nowhere')
-    assert code == 2 and err.strip() == f'error: {tmp_path / "nowhere"}: no such folder'
+    result = run_main(T.main, '--list', tmp_path / 'nowhere')
+    assert result.code == 2 and result.err.strip() == f'error: {tmp_path / "nowhere"}: no such folder'
 
 
+@pytest.mark.slow
 def test_progress_line_shows_the_whole_run_and_stays_where_it_stopped(experiments, capsys):
     finished, interrupted = experiments[1:]
     assert 'step 4/8 [' in finished and 'step 8/8 [' in finished  # the run's steps

@@ -12,6 +12,7 @@ pytest.importorskip('ipykernel')
 NOTEBOOK = Path(__file__).resolve().parents[1] / 'examples' / 'explore.ipynb'
 
 
+@pytest.mark.slow
 def test_notebook_runs_top_to_bottom(tmp_path):
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     assert not any(cell.get('outputs') for cell in notebook.cells), 'outputs left in the file'

@@ -1,12 +1,10 @@
 """Pretrained models by name, with a loopback HTTP server standing in for
 Magenta's bucket (SKETCHGEN_MODELS_URL), and the GIF animations."""
-import functools
-import http.server
 import socket
-import threading
 
 import numpy as np
 import pytest
+from loopback import QuietHandler, serving
 from PIL import Image
 
 import seq2seqVAE as S
@@ -35,22 +33,15 @@ def bucket(tmp_path, monkeypatch):
     folder.mkdir()
     requests = []
 
-    class Handler(http.server.SimpleHTTPRequestHandler):
+    class Recording(QuietHandler):
         def do_GET(self):
             requests.append(self.path)
             super().do_GET()
 
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(
-        ('127.0.0.1', 0), functools.partial(Handler, directory=str(folder)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    monkeypatch.setenv(pretrained.URL_VARIABLE, f'http://127.0.0.1:{httpd.server_address[1]}/')
-    monkeypatch.setenv('SKETCHGEN_CACHE', str(tmp_path / 'cache'))
-    yield folder, requests
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(folder, Recording) as url:
+        monkeypatch.setenv(pretrained.URL_VARIABLE, url + '/')
+        monkeypatch.setenv('SKETCHGEN_CACHE', str(tmp_path / 'cache'))
+        yield folder, requests
 
 
 def test_the_published_names():

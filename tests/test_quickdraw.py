@@ -5,11 +5,11 @@ import http.server
 import socket
 import struct
 import threading
-import types
 
 import pytest
 from cli import run_training
 from random_sketches import write_npz
+from tiny import TINY_HPARAMS, loader_hps
 
 from sketchgen import quickdraw
 from utils import SketchDataError, load_dataset
@@ -70,14 +70,13 @@ def npz_bytes(tmp_path, seed=1, sizes=(12, 8, 8)):
     return (tmp_path / 'made.npz').read_bytes()
 
 
-def hps(data_set):
-    return types.SimpleNamespace(data_set=data_set, batch_size=4, max_seq_len=-1,
-                                 random_scale_factor=0.0, augment_stroke_prob=0.0)
-
-
-def one_line(err):
+def not_found(data_dir, name):
+    """The one-line message load_dataset raises for `name` missing from data_dir."""
+    with pytest.raises(SketchDataError) as err:
+        load_dataset(str(data_dir), loader_hps(name))
     message = str(err.value)
     assert '\n' not in message, message
+    assert message.startswith(f'{data_dir / name}: file not found'), message
     return message
 
 
@@ -91,10 +90,10 @@ def test_a_missing_category_is_downloaded_into_data_dir_once(tmp_path, server):
     body = npz_bytes(tmp_path)
     server.files['/The%20Eiffel%20Tower.npz'] = body
     data_dir = tmp_path / 'datasets'
-    train = load_dataset(str(data_dir), hps('The Eiffel Tower.npz'))[0]
+    train = load_dataset(str(data_dir), loader_hps('The Eiffel Tower.npz'))[0]
     assert (data_dir / 'The Eiffel Tower.npz').read_bytes() == body
     assert len(train.strokes) == 12
-    load_dataset(str(data_dir), hps('The Eiffel Tower.npz'))
+    load_dataset(str(data_dir), loader_hps('The Eiffel Tower.npz'))
     assert server.requests == ['/The%20Eiffel%20Tower.npz']
     assert [p.name for p in data_dir.iterdir()] == ['The Eiffel Tower.npz']
 
@@ -105,33 +104,24 @@ def test_an_interrupted_download_leaves_no_file_and_is_retried(tmp_path, server,
     server.files['/cat.npz'] = body
     server.mode = mode
     data_dir = tmp_path / 'datasets'
-    with pytest.raises(SketchDataError) as err:
-        load_dataset(str(data_dir), hps('cat.npz'))
-    message = one_line(err)
-    assert message.startswith(f'{data_dir / "cat.npz"}: file not found')
+    message = not_found(data_dir, 'cat.npz')
     assert f'{server.url}/cat.npz' in message and '--data_set shapes' in message
     assert list(data_dir.iterdir()) == []  # no partial file, under any name
     server.mode = 'ok'
-    load_dataset(str(data_dir), hps('cat.npz'))
+    load_dataset(str(data_dir), loader_hps('cat.npz'))
     assert (data_dir / 'cat.npz').read_bytes() == body
     assert server.requests == ['/cat.npz'] * 2
 
 
 def test_a_404_says_what_was_looked_for_where(tmp_path, server):
-    with pytest.raises(SketchDataError) as err:
-        load_dataset(str(tmp_path), hps('dog.npz'))
-    message = one_line(err)
-    assert message.startswith(f'{tmp_path / "dog.npz"}: file not found')
+    message = not_found(tmp_path, 'dog.npz')
     assert f'{server.url}/dog.npz: HTTP 404' in message
     assert f'fetch it by hand into {tmp_path}' in message and '--data_set shapes' in message
     assert not (tmp_path / 'dog.npz').exists()
 
 
 def test_a_name_that_is_not_a_category_is_not_downloaded(tmp_path, server):
-    with pytest.raises(SketchDataError) as err:
-        load_dataset(str(tmp_path), hps('caat.npz'))
-    message = one_line(err)
-    assert message.startswith(f'{tmp_path / "caat.npz"}: file not found')
+    message = not_found(tmp_path, 'caat.npz')
     assert "not one of QuickDraw's 345 categories (did you mean 'cat'?)" in message
     assert '--data_set shapes' in message
     assert server.requests == []
@@ -139,17 +129,17 @@ def test_a_name_that_is_not_a_category_is_not_downloaded(tmp_path, server):
 
 def test_a_url_data_dir_is_cached_per_server(tmp_path, server):
     server.files['/a.npz'] = npz_bytes(tmp_path, seed=1)
-    load_dataset(server.url, hps('a.npz'))
+    load_dataset(server.url, loader_hps('a.npz'))
     other = Server()
     try:
         other.files['/a.npz'] = npz_bytes(tmp_path, seed=2, sizes=(16, 8, 8))
-        train = load_dataset(other.url + '/', hps('a.npz'))[0]
+        train = load_dataset(other.url + '/', loader_hps('a.npz'))[0]
     finally:
         other.stop()
     assert len(train.strokes) == 16  # not the first server's a.npz
     assert len(list((tmp_path / 'cache' / 'datasets').glob('127.0.0.1_*/a.npz'))) == 2
     server.stop()
-    load_dataset(server.url, hps('a.npz'))  # from the cache
+    load_dataset(server.url, loader_hps('a.npz'))  # from the cache
     assert server.requests == ['/a.npz']
 
 
@@ -158,8 +148,7 @@ def test_the_default_data_set_downloads_on_a_fresh_clone(tmp_path, server):
     server.files['/cat.npz'] = npz_bytes(tmp_path)
     code, err = run_training(
         '--data_dir', tmp_path / 'datasets', '--max_steps', 0, '--experiment_dir',
-        tmp_path / 'experiments', '--hparams', 'enc_rnn_size=8,dec_rnn_size=16,z_size=4,'
-        'num_mixture=3,batch_size=4')
+        tmp_path / 'experiments', '--hparams', TINY_HPARAMS)
     assert code == 0, err
     assert (tmp_path / 'datasets' / 'cat.npz').is_file()
     assert (tmp_path / 'experiments' / 'cat' / 'exp').is_dir()
@@ -168,7 +157,7 @@ def test_the_default_data_set_downloads_on_a_fresh_clone(tmp_path, server):
 def test_offline_the_command_ends_in_one_line(tmp_path, server):
     server.stop()
     code, err = run_training('--data_dir', tmp_path, '--data_set', 'cat',
-                                 '--experiment_dir', tmp_path / 'experiments')
+                             '--experiment_dir', tmp_path / 'experiments')
     assert code == 2
     assert err.count('\n') == 1 and 'Traceback' not in err, err
     assert f'{tmp_path / "cat.npz"}: file not found' in err and '--data_set shapes' in err

@@ -5,13 +5,13 @@ import io
 import os
 import pickle
 import struct
-import types
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from random_sketches import write_npz
+from random_sketches import random_splits, sketch_array, write_npz_with, write_splits
+from tiny import loader_hps
 
 import utils
 from sketchgen.safe_npz import NpzError, NpzReader
@@ -35,23 +35,7 @@ class RunsCode:
 
 def write_malicious_npz(path, split, call, marker):
     """A QuickDraw-like file whose `split` array holds a pickled call."""
-    write_npz(path, seed=0, sizes=(8, 8, 8))
-    with np.load(path, allow_pickle=True) as data:
-        arrays = {key: data[key] for key in data.files}
-    arrays[split][1] = RunsCode(call, marker)
-    np.savez(path, **arrays)
-
-
-def hps(data_set):
-    return types.SimpleNamespace(data_set=data_set, batch_size=4, max_seq_len=-1,
-                                 random_scale_factor=0.0, augment_stroke_prob=0.0)
-
-
-def object_array(items):
-    array = np.empty(len(items), dtype=object)
-    for i, item in enumerate(items):  # one by one: equal shapes would broadcast
-        array[i] = item
-    return array
+    write_npz_with(path, split, RunsCode(call, marker))
 
 
 def assert_refused(err, path, asked_for):
@@ -70,53 +54,43 @@ def test_the_malicious_file_does_run_code_under_np_load(tmp_path, call):
     assert marker.exists()
 
 
+READERS = {  # (reader of the file at path, the split it reads code from)
+    **{f'load_dataset {split}': (
+        lambda path: load_dataset(str(path.parent), loader_hps(path.name)), split)
+       for split in utils.SPLITS},
+    'load_sketch FILE:valid:1': (lambda path: load_sketch(f'{path}:valid:1'), 'valid'),
+    'load_sketch FILE:valid': (lambda path: load_sketch(f'{path}:valid'), 'valid'),
+}
+
+
+def write_member_call(path, split, call, marker):
+    """Not inside an object array: each member is the pickled call itself."""
+    with zipfile.ZipFile(path, 'w') as archive:
+        for name in utils.SPLITS:
+            archive.writestr(f'{name}.npy', npy_member(pickle.dumps(RunsCode(call, marker))))
+
+
+@pytest.mark.parametrize('write', [write_malicious_npz, write_member_call])
 @pytest.mark.parametrize('call, asked_for', [('os.system', f'{os.system.__module__}.system'),
                                              ('builtins.exec', 'builtins.exec')])
-@pytest.mark.parametrize('split', utils.SPLITS)
-def test_a_split_that_runs_code_is_refused(tmp_path, split, call, asked_for):
+@pytest.mark.parametrize('reader', READERS)
+def test_code_in_a_split_is_refused(tmp_path, reader, call, asked_for, write):
+    read, split = READERS[reader]
     marker = tmp_path / 'ran'
     path = tmp_path / 'evil.npz'
-    write_malicious_npz(path, split, call, marker)
+    write(path, split, call, marker)
     with pytest.raises(SketchDataError) as err:
-        load_dataset(str(tmp_path), hps('evil.npz'))
+        read(path)
     assert_refused(err, path, asked_for)
-    assert not marker.exists()
-
-
-@pytest.mark.parametrize('spec', ['{path}:valid:1', '{path}:valid'])
-def test_load_sketch_refuses_code(tmp_path, spec):
-    marker = tmp_path / 'ran'
-    path = tmp_path / 'evil.npz'
-    write_malicious_npz(path, 'valid', 'os.system', marker)
-    with pytest.raises(SketchDataError) as err:
-        load_sketch(spec.format(path=path))
-    assert_refused(err, path, f'{os.system.__module__}.system')
-    assert not marker.exists()
-
-
-def test_a_member_that_is_a_pickled_call_itself_is_refused(tmp_path):
-    """Not inside an object array: the whole member is the call."""
-    marker = tmp_path / 'ran'
-    path = tmp_path / 'evil.npz'
-    with zipfile.ZipFile(path, 'w') as archive:
-        for split in utils.SPLITS:
-            archive.writestr(f'{split}.npy',
-                             npy_member(pickle.dumps(RunsCode('builtins.exec', marker))))
-    with pytest.raises(SketchDataError) as err:
-        load_dataset(str(tmp_path), hps('evil.npz'))
-    assert_refused(err, path, 'builtins.exec')
     assert not marker.exists()
 
 
 def test_an_extra_array_is_never_unpickled(tmp_path):
     """Only train, valid and test are read, as Magenta does."""
     marker = tmp_path / 'ran'
-    path = tmp_path / 'extra.npz'
-    write_npz(path, seed=0, sizes=(8, 8, 8))
-    with np.load(path, allow_pickle=True) as data:
-        arrays = {key: data[key] for key in data.files}
-    np.savez(path, **arrays, notes=object_array([RunsCode('os.system', marker)]))
-    train = load_dataset(str(tmp_path), hps('extra.npz'))[0]
+    write_splits(tmp_path / 'extra.npz', **random_splits(0, (8, 8, 8)),
+                 notes=[RunsCode('os.system', marker)])
+    train = load_dataset(str(tmp_path), loader_hps('extra.npz'))[0]
     assert len(train.strokes) == 8 and not marker.exists()
 
 
@@ -175,23 +149,16 @@ def write_py2_npz(path, splits):
     with zipfile.ZipFile(path, 'w') as archive:
         for split, sketches in splits.items():
             archive.writestr(f'{split}.npy',
-                             npy_member(py2_pickle(object_array(sketches)), len(sketches)))
+                             npy_member(py2_pickle(sketch_array(sketches)), len(sketches)))
 
 
-def random_splits(dtype):
-    rng = np.random.default_rng(3)
-    splits = {}
-    for split in utils.SPLITS:
-        splits[split] = []
-        for length in rng.integers(3, 30, size=6):
-            sketch = rng.integers(-300, 300, size=(length, 3)).astype(dtype)
-            sketch[:, 2] = rng.random(length) < 0.2
-            splits[split].append(sketch)
-    return splits
+def wide_splits(dtype):
+    """Six sketches a split, offsets up to 300: beyond int8, as QuickDraw's."""
+    return random_splits(3, (6, 6, 6), lengths=(3, 30), spread=300, dtype=dtype)
 
 
 def test_python2_latin1_pickles_load_as_np_load_reads_them(tmp_path):
-    splits = random_splits(np.int16)
+    splits = wide_splits(np.int16)
     write_py2_npz(tmp_path / 'py2.npz', splits)
     assert b'numpy.core.multiarray' in (tmp_path / 'py2.npz').read_bytes()
     assert_same_as_np_load(tmp_path / 'py2.npz')
@@ -204,14 +171,13 @@ def test_python2_latin1_pickles_load_as_np_load_reads_them(tmp_path):
 
 @pytest.mark.parametrize('dtype', [np.int16, np.int32, np.float32, np.float64])
 def test_numpy_object_arrays_load_as_np_load_reads_them(tmp_path, dtype):
-    np.savez(tmp_path / 'a.npz', **{split: object_array(sketches)
-                                    for split, sketches in random_splits(dtype).items()})
+    write_splits(tmp_path / 'a.npz', **wide_splits(dtype))
     assert_same_as_np_load(tmp_path / 'a.npz')
 
 
 def test_numeric_arrays_and_scalars_load(tmp_path):
     np.savez(tmp_path / 'b.npz', grid=np.arange(12.0).reshape(4, 3),
-             scalars=object_array([np.float64(1.5), np.int16(-3), 7]))
+             scalars=sketch_array([np.float64(1.5), np.int16(-3), 7]))
     assert_same_as_np_load(tmp_path / 'b.npz')
 
 

@@ -3,8 +3,6 @@ sampler, encode/decode, and the seq2seqVAE_sample.py command."""
 
 import functools
 import json
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -13,22 +11,17 @@ import pytest
 import tensorflow as tf
 
 import seq2seqVAE as S
+import seq2seqVAE_sample as P
 import utils
+from cli import run_main
+from random_sketches import SPLITS, random_sketch, write_splits
+from tiny import tiny_hps
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / 'shared'
 REFERENCE = SHARED / 'reference'
 BUNDLES = sorted(p.parent.name for p in REFERENCE.glob('*/greedy_samples.json'))
 SVG = '{http://www.w3.org/2000/svg}'
-
-
-def tiny_hps(**overrides):
-    hps = S.get_default_hparams()
-    values = dict(enc_rnn_size=8, dec_rnn_size=16, z_size=4, num_mixture=3,
-                  max_seq_len=20, batch_size=2, data_set=['tiny.npz'])
-    for name, value in dict(values, **overrides).items():
-        hps.set(name, value)
-    return hps
 
 
 # --------------------------------------------------------------------------
@@ -210,18 +203,11 @@ def test_temperature_must_be_positive():
         S.sample_batch(model, 2, 3, temperature=-1)
 
 
-def random_sketch(rng, length):
-    sketch = np.zeros((length, 3), np.float32)
-    sketch[:, 0:2] = rng.integers(-20, 21, (length, 2))
-    sketch[::4, 2] = 1
-    sketch[-1, 2] = 1
-    return sketch
-
-
 def test_encode_is_the_posterior_mean_of_a_padded_batch():
     model = S.Seq2seqModel(tiny_hps())
     rng = np.random.default_rng(0)
-    loader = utils.DataLoader([random_sketch(rng, 7), random_sketch(rng, 12)], batch_size=2,
+    loader = utils.DataLoader([random_sketch(rng, 7, dtype=np.float32),
+                               random_sketch(rng, 12, dtype=np.float32)], batch_size=2,
                               max_seq_length=20)
     loader.normalize(8.0)
     _, x, seq_len = loader.get_batch(0)
@@ -246,7 +232,7 @@ def test_decode_returns_stroke3():
 # --------------------------------------------------------------------------
 def make_experiment(folder, data_dir, conditional=True):
     """A tiny experiment folder as seq2seqVAE_train.py writes it."""
-    model = S.Seq2seqModel(tiny_hps(conditional=conditional))
+    model = S.Seq2seqModel(tiny_hps(conditional=conditional, data_set=['tiny.npz']))
     (folder / 'logs').mkdir(parents=True)
     (folder / 'checkpoints').mkdir()
     S.write_model_config(str(folder / 'logs' / 'model_config.json'), model.hps,
@@ -260,18 +246,17 @@ def make_experiment(folder, data_dir, conditional=True):
 def cli(tmp_path_factory):
     root = tmp_path_factory.mktemp('cli')
     rng = np.random.default_rng(0)
-    splits = {}
-    for split in ('train', 'valid', 'test'):
-        splits[split] = np.empty(4, dtype=object)
-        splits[split][:] = [random_sketch(rng, n).astype(np.int16) for n in (5, 9, 14, 20)]
-    np.savez(root / 'tiny.npz', **splits)
+    write_splits(root / 'tiny.npz', **{split: [random_sketch(rng, n) for n in (5, 9, 14, 20)]
+                                       for split in SPLITS})
     return dict(root=root, model=make_experiment(root / 'vae', root),
                 decoder_only=make_experiment(root / 'lm', root, conditional=False))
 
 
 def run_cli(*args, cwd):
-    return subprocess.run([sys.executable, str(ROOT / 'seq2seqVAE_sample.py'), *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=300)
+    """seq2seqVAE_sample.main(args) run in `cwd` -> namespace(code, out, err)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(cwd)
+        return run_main(P.main, *args)
 
 
 def parse_svg(path):
@@ -281,30 +266,28 @@ def parse_svg(path):
     return root
 
 
-def test_cli_sample_grid(cli, tmp_path):
-    out = tmp_path / 'grid.svg'
-    result = run_cli(cli['model'], '--num', 3, '--temperature', 0.5, 1.0, '--seed', 1,
-                     '--out', out, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    parse_svg(out)
-
-
-def test_cli_reconstruct_a_sketch_file(cli, tmp_path):
+def write_sketch_json(tmp_path):
     sketch = tmp_path / 'mine.json'
     sketch.write_text(json.dumps(random_sketch(np.random.default_rng(2), 8).tolist()))
-    out = tmp_path / 'rec.svg'
-    result = run_cli(cli['model'], '--mode', 'reconstruct', '--sketch', sketch, '--num', 2,
-                     '--out', out, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    parse_svg(out)
+    return sketch
 
 
-def test_cli_interpolate_animated(cli, tmp_path):
-    out = tmp_path / 'walk.svg'
-    result = run_cli(cli['model'], '--mode', 'interpolate', '--index', 0, 3, '--steps', 4,
-                     '--temperature', 0.2, '--animate', '--out', out, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert parse_svg(out).find(f'.//{SVG}animate') is not None
+CLI_MODES = {  # name: (arguments after the model, given tmp_path; the SVG is animated)
+    'sample grid': (lambda tmp: ['--num', 3, '--temperature', 0.5, 1.0, '--seed', 1], False),
+    'reconstruct a sketch file': (lambda tmp: ['--mode', 'reconstruct', '--sketch',
+                                               write_sketch_json(tmp), '--num', 2], False),
+    'interpolate animated': (lambda tmp: ['--mode', 'interpolate', '--index', 0, 3, '--steps', 4,
+                                          '--temperature', 0.2, '--animate'], True),
+}
+
+
+@pytest.mark.parametrize('mode', CLI_MODES)
+def test_cli_draws_an_svg(cli, tmp_path, mode):
+    more, animated = CLI_MODES[mode]
+    out = tmp_path / 'out.svg'
+    result = run_cli(cli['model'], *more(tmp_path), '--out', out, cwd=tmp_path)
+    assert result.code == 0, result.err
+    assert (parse_svg(out).find(f'.//{SVG}animate') is not None) == animated
 
 
 def bad_sketch(tmp_path):
@@ -331,7 +314,7 @@ def test_cli_errors_are_one_line(cli, tmp_path, case, words):
     else:
         args = [cli['decoder_only'], '--mode', 'reconstruct']
     result = run_cli(*args, cwd=tmp_path)
-    assert result.returncode != 0 and 'Traceback' not in result.stderr
-    message = result.stderr.strip().splitlines()[-1]
+    assert result.code != 0 and 'Traceback' not in result.err
+    message = result.err.strip().splitlines()[-1]
     assert message.startswith('seq2seqVAE_sample.py: error: ')
     assert all(word in message for word in words), message

@@ -4,19 +4,13 @@ checkpoints, exact resume, interruption and clear errors.
 Tiny models on tiny data sets; most runs call seq2seqVAE_train.main in this
 process, and a handful of runs made once per module serve several tests.
 """
-import contextlib
-import functools
 import glob
-import http.server
-import io
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import threading
 import types
 
 import numpy as np
@@ -25,7 +19,9 @@ import tensorflow as tf
 
 import seq2seqVAE as S
 import seq2seqVAE_train as T
-from random_sketches import write_npz
+from cli import one_line_error, run_main
+from loopback import QuietHandler, serving
+from experiment_files import checkpoint_values, copy_experiment, latest_checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICKDRAW_URL = 'https://storage.googleapis.com/quickdraw_dataset/sketchrnn'
@@ -60,25 +56,19 @@ class RecordingTrainer(T.Trainer):
 
 
 def run(*argv):
-    """main(argv) in this process -> (exit code, stdout, stderr, trainer or None)."""
-    out, err, made = io.StringIO(), io.StringIO(), []
+    """main(argv) in this process -> namespace(code, out, err, trainer or None)."""
+    made = []
 
     class Recording(RecordingTrainer):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             made.append(self)
 
-    code = 0
-    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out), \
-            contextlib.redirect_stderr(err):
+    with pytest.MonkeyPatch.context() as mp:
         mp.setattr(T, 'Trainer', Recording)
-        try:
-            T.main([str(a) for a in argv])
-        except SystemExit as exit_:
-            code = exit_.code
-        assert sys.stdout is out, 'main() left sys.stdout redirected'
-    return types.SimpleNamespace(code=code, out=out.getvalue(), err=err.getvalue(),
-                                 trainer=made[-1] if made else None)
+        result = run_main(T.main, *argv)
+    result.trainer = made[-1] if made else None
+    return result
 
 
 def train_args(data_dir, experiment_dir, *more):
@@ -108,34 +98,8 @@ def scalars(folder):
     return result
 
 
-def checkpoint_values(prefix):
-    """{name: array} of every tensor in a TensorFlow checkpoint."""
-    reader = tf.train.load_checkpoint(prefix)
-    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
-            if name != '_CHECKPOINTABLE_OBJECT_GRAPH'}
-
-
-def latest_checkpoint(exp_dir):
-    return tf.train.latest_checkpoint(S.experiment_paths(exp_dir)['latest'])
-
-
-def one_line_error(result):
-    assert result.code == 2, result.err
-    assert result.err.startswith('error: ') and result.err.count('\n') == 1, result.err
-    assert 'Traceback' not in result.err
-    return result.err
-
-
 # ---------------------------------------------------------------------------
 # Runs shared by several tests
-@pytest.fixture(scope='module')
-def data_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp('data')
-    write_npz(folder / 'a.npz', seed=1, sizes=(48, 8, 8))
-    write_npz(folder / 'b.npz', seed=2, sizes=(32, 8, 8))
-    return folder
-
-
 @pytest.fixture(scope='module')
 def splits(data_dir):
     """The sketches of a.npz and b.npz, concatenated, by split."""
@@ -327,6 +291,7 @@ def test_resume_continues_exactly(base, resumed):
     assert f'step {BATCHES}: valid cost' in log and f'step {2 * BATCHES}: valid cost' in log
 
 
+@pytest.mark.slow
 def test_sigint_saves_and_says_how_to_resume(data_dir, tmp_path, base):
     experiments = tmp_path / 'experiments'
     command = [sys.executable, os.path.join(ROOT, 'seq2seqVAE_train.py'),
@@ -371,15 +336,9 @@ def test_sigint_saves_and_says_how_to_resume(data_dir, tmp_path, base):
                 np.testing.assert_allclose(ours[name], value, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
-def copy_experiment(base, tmp_path):
-    copy = str(tmp_path / 'copy')
-    shutil.copytree(base.exp_dir, copy)
-    return copy
-
-
 @pytest.mark.parametrize('damage', ['truncate', 'garble'])
 def test_corrupt_checkpoint_is_refused(base, tmp_path, damage):
-    exp_dir = copy_experiment(base, tmp_path)
+    exp_dir = copy_experiment(base.exp_dir, tmp_path)
     data_file, = glob.glob(latest_checkpoint(exp_dir) + '.data-*')
     with open(data_file, 'rb') as f:
         data = bytearray(f.read())
@@ -396,7 +355,7 @@ def test_corrupt_checkpoint_is_refused(base, tmp_path, damage):
 
 
 def test_checkpoint_of_another_configuration_is_refused(base, tmp_path):
-    exp_dir = copy_experiment(base, tmp_path)
+    exp_dir = copy_experiment(base.exp_dir, tmp_path)
     config_path = S.experiment_paths(exp_dir)['config']
     with open(config_path) as f:
         config = json.load(f)
@@ -409,7 +368,7 @@ def test_checkpoint_of_another_configuration_is_refused(base, tmp_path):
 
 def test_nan_cost_stops_and_keeps_the_last_good_checkpoint(base, tmp_path):
     # A learning rate of 1e30 from step 20 on: the weights blow up at once.
-    exp_dir = copy_experiment(base, tmp_path)
+    exp_dir = copy_experiment(base.exp_dir, tmp_path)
     paths = S.experiment_paths(exp_dir)
     with open(paths['config']) as f:
         config = json.load(f)
@@ -459,23 +418,16 @@ def test_bad_data_file_is_named_in_one_line(tmp_path, content):
 def test_data_dir_url_downloads_into_the_cache(data_dir, tmp_path, monkeypatch):
     requests = []
 
-    class Handler(http.server.SimpleHTTPRequestHandler):
+    class Recording(QuietHandler):
         def log_message(self, format, *args):
             requests.append(self.path)
 
-    server = http.server.ThreadingHTTPServer(
-        ('127.0.0.1', 0), functools.partial(Handler, directory=str(data_dir)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv('SKETCHGEN_CACHE', str(tmp_path / 'cache'))
     monkeypatch.setenv('no_proxy', '127.0.0.1')
     monkeypatch.setenv('NO_PROXY', '127.0.0.1')
-    url = f'http://127.0.0.1:{server.server_address[1]}'
-    try:
+    with serving(data_dir, Recording) as url:
         result = run('--data_dir', url, '--data_set', 'a', '--max_steps', 0, '--hparams', HPARAMS,
                      '--experiment_dir', tmp_path / 'experiments')
-    finally:
-        server.shutdown()
-        server.server_close()
     assert result.code == 0, result.err
     assert requests == ['/a.npz']
     [cached] = (tmp_path / 'cache' / 'datasets').glob('127.0.0.1_*/a.npz')
@@ -488,6 +440,7 @@ def test_data_dir_url_downloads_into_the_cache(data_dir, tmp_path, monkeypatch):
     assert result.trainer.hps.max_seq_len == longest
 
 
+@pytest.mark.slow
 # ---------------------------------------------------------------------------
 # Other commands
 def test_precision_bfloat16_is_recorded_and_kept_on_resume(data_dir, tmp_path):

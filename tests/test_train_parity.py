@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / 'tests' / 'fixtures' / 'train_parity'
@@ -14,6 +15,7 @@ sys.path.insert(0, str(ROOT / 'bench'))
 import train_parity  # noqa: E402
 
 
+@pytest.mark.slow
 def test_twenty_steps_match_magenta():
     expected = json.loads((FIXTURE / 'magenta_costs.json').read_text())
     hps = train_parity.make_hparams(str(FIXTURE), expected['hparams'], expected['data_set'])

@@ -17,8 +17,8 @@ SHARED = Path(__file__).resolve().parents[1].parent / 'shared'
 FIXTURES = Path(__file__).resolve().parent / 'fixtures' / 'training_parity'
 CASES = sorted(p.name[:-len('.json')] for p in FIXTURES.glob('*.json'))  # <bundle>.<config>
 
-pytestmark = pytest.mark.skipif(not (SHARED / 'reference').is_dir(),
-                                reason='../shared/reference is absent')
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not (SHARED / 'reference').is_dir(),
+                                reason='../shared/reference is absent')]
 
 
 def fixed_batch(hps, indices):
