@@ -10,6 +10,8 @@ import os
 import sys
 
 from sketchgen import convert
+from sketchgen.cli import fail
+from sketchgen.messages import one_line
 from utils import SketchDataError
 
 DESCRIPTION = __doc__.split('\n\n')[0]
@@ -48,12 +50,6 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def fail(message):
-    """One clear line on stderr, no traceback."""
-    print(f'error: {message}', file=sys.stderr)
-    sys.exit(2)
-
-
 def main(argv=None):
     args = parse_args(argv)
     if not args.out.endswith('.npz'):
@@ -73,7 +69,7 @@ def main(argv=None):
         line, skip_reasons = convert.build_dataset(
             args.inputs, args.out, options, args.split, args.seed, args.preview)
     except (SketchDataError, OSError) as err:
-        fail(' '.join(str(err).split()))
+        fail(one_line(err))
     for reason in skip_reasons:
         print(f'skipped {reason}', file=sys.stderr)
     print(line)

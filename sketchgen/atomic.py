@@ -8,21 +8,32 @@ import json
 import os
 import sys
 
+from sketchgen.messages import first_line
 
-def replace_file(path, write):
-    """Calls write(tmp) and renames tmp over `path`.  tmp ends as `path` does
-    (Keras needs `.weights.h5`).  A failed write (a full disk) removes tmp and
-    leaves `path` as it was; the error propagates."""
+
+@contextlib.contextmanager
+def replacing(path):
+    """Yields tmp, a path beside `path` to write; when the block ends, tmp
+    reaches the disk and is renamed over `path`.  tmp ends as `path` does
+    (Keras needs `.weights.h5`).  An error in the block (a full disk) removes
+    tmp and leaves `path` as it was; the error propagates."""
     folder, name = os.path.split(os.fspath(path))
     tmp = os.path.join(folder, f'.tmp-{os.getpid()}-{name}')
     try:
-        _write_quietly(write, tmp)
+        yield tmp
         with open(tmp, 'rb+') as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def replace_file(path, write):
+    """Calls write(tmp) and renames tmp over `path`, as replacing() does,
+    with h5py's reports of a failed write cut to one error."""
+    with replacing(path) as tmp:
+        _write_quietly(write, tmp)
 
 
 def _write_quietly(write, tmp):
@@ -35,7 +46,7 @@ def _write_quietly(write, tmp):
         try:
             write(tmp)
         except OSError as err:
-            failed = OSError(str(err).strip().splitlines()[0])
+            failed = OSError(first_line(err))
         gc.collect()
     if failed:
         raise failed

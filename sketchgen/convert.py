@@ -17,18 +17,17 @@ import svgelements
 from simplification.cutil import simplify_coords
 from tqdm import tqdm
 
-import utils
+from sketchgen import atomic
+from sketchgen.drawing import draw_grid
+from sketchgen.loading import SPLITS
+from sketchgen.messages import one_line
 from sketchgen.safe_npz import NpzReader
-from utils import SketchDataError
+from sketchgen.strokes import SketchDataError, lines_to_strokes
 
 SIDE = 255  # QuickDraw scaled every drawing so its longer side spans 0..255
 SUFFIXES = ('.svg', '.ndjson', '.json')
 SHOWN_SKIPS = 5  # bad inputs named in the report; the rest are counted
 PREVIEW_SKETCHES = 40
-
-
-def _one_line(err):
-    return ' '.join(str(err).split()) or type(err).__name__
 
 
 # ---------------------------------------------------------------------------
@@ -106,7 +105,7 @@ def read_svg(path, tolerance=0.5):
         raise
     except Exception as err:  # untrusted XML: the parser raises many types
         raise SketchDataError(
-            f'{path}: cannot read it as SVG: {_one_line(err)}') from err
+            f'{path}: cannot read it as SVG: {one_line(err)}') from err
 
 
 # ---------------------------------------------------------------------------
@@ -125,7 +124,7 @@ def _strokes(strokes, name, points_of):
         except (ValueError, TypeError, IndexError) as err:
             raise SketchDataError(
                 f'{name}: stroke {i} is not a list of numbers: '
-                f'{_one_line(err)}') from err
+                f'{one_line(err)}') from err
         if line.ndim != 2 or line.shape[1] != 2 or not len(line):
             raise SketchDataError(f'{name}: stroke {i} has no [x, y] points')
         lines.append(line)
@@ -154,7 +153,7 @@ def read_ndjson(path, recognized=False, countrycodes=()):
                     raise SketchDataError(f'{name}: no "drawing" field')
             except ValueError as err:
                 yield name, SketchDataError(
-                    f'{name}: not a JSON object: {_one_line(err)}')
+                    f'{name}: not a JSON object: {one_line(err)}')
                 continue
             except SketchDataError as err:
                 yield name, err
@@ -177,7 +176,7 @@ def read_json(path):
             sketches = json.load(f)
     except (OSError, ValueError) as err:
         yield path, SketchDataError(f'{path}: cannot read JSON: '
-                                    f'{_one_line(err)}')
+                                    f'{one_line(err)}')
         return
     if not isinstance(sketches, list):
         yield path, SketchDataError(f'{path}: not a list of sketches')
@@ -217,7 +216,7 @@ def to_stroke3(lines, epsilon=2.0):
         line = np.round(line)
         moved = np.any(np.diff(line, axis=0) != 0, axis=1)
         result.append(line[np.concatenate([[True], moved])])
-    return utils.lines_to_strokes(result).astype(np.int16)
+    return lines_to_strokes(result).astype(np.int16)
 
 
 # ---------------------------------------------------------------------------
@@ -259,7 +258,7 @@ def drawings(path, options):
         try:
             yield from read_ndjson(path, options.recognized, options.countrycodes)
         except OSError as err:  # unreadable: skipped like any bad input
-            yield path, SketchDataError(f'{path}: cannot read it: {_one_line(err)}')
+            yield path, SketchDataError(f'{path}: cannot read it: {one_line(err)}')
     else:
         yield from read_json(path)
 
@@ -375,7 +374,7 @@ def split_sketches(sketches, split, seed):
     order = np.random.default_rng(seed).permutation(len(sketches))
     bounds = np.cumsum([0] + sizes)
     return {name: [sketches[i] for i in order[start:end]]
-            for name, start, end in zip(utils.SPLITS, bounds, bounds[1:])}
+            for name, start, end in zip(SPLITS, bounds, bounds[1:])}
 
 
 def write_npz(path, splits):
@@ -388,22 +387,16 @@ def write_npz(path, splits):
         for i, sketch in enumerate(sketches):  # not np.array: equal lengths
             arrays[name][i] = np.asarray(sketch, dtype=np.int16)  # would stack
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    partial = f'{path}.{os.getpid()}.partial'
-    try:
-        with open(partial, 'wb') as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.unlink(partial)
+    with atomic.replacing(path) as partial, open(partial, 'wb') as f:
+        np.savez_compressed(f, **arrays)
 
 
 def write_preview(npz_path, svg_path, count=PREVIEW_SKETCHES):
     """A grid of the first sketches of the written file, as the model sees
     them (train first, then valid and test)."""
     with NpzReader(npz_path) as data:
-        sketches = [s for split in utils.SPLITS for s in data[split]][:count]
-    utils.draw_grid(sketches, ncols=10, svg_filename=svg_path, factor=5.0)
+        sketches = [s for split in SPLITS for s in data[split]][:count]
+    draw_grid(sketches, ncols=10, svg_filename=svg_path, factor=5.0)
 
 
 def summary(path, splits, report):

@@ -6,10 +6,11 @@ leaves a file that looks complete; the next call downloads it again."""
 import http.client
 import os
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
+
+from sketchgen import atomic
 
 CHUNK = 1 << 16
 
@@ -35,22 +36,16 @@ def fetch(url, path, *, progress=None, timeout=60):
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(url, timeout=timeout) as response, \
+                atomic.replacing(path) as partial:
             expected = response.headers.get('Content-Length')
             expected = int(expected) if expected is not None else None
-            fd, partial = tempfile.mkstemp(dir=folder, prefix=f'.{os.path.basename(path)}.',
-                                           suffix='.part')
-            try:
-                with os.fdopen(fd, 'wb') as out:
-                    label = os.path.basename(path) if _show_progress(progress) else None
-                    received = _copy(response, out, expected, label)
-                if expected is not None and received != expected:
-                    raise DownloadError(f'{url}: received {received} bytes of the {expected} '
-                                        'the server announced; try again')
-                os.replace(partial, path)
-            finally:
-                if os.path.exists(partial):
-                    os.remove(partial)
+            with open(partial, 'wb') as out:
+                label = os.path.basename(path) if _show_progress(progress) else None
+                received = _copy(response, out, expected, label)
+            if expected is not None and received != expected:
+                raise DownloadError(f'{url}: received {received} bytes of the {expected} '
+                                    'the server announced; try again')
     except urllib.error.HTTPError as err:
         raise DownloadError(f'{url}: HTTP {err.code} {err.reason}') from None
     except (urllib.error.URLError, http.client.HTTPException, OSError) as err:

@@ -1,8 +1,8 @@
 """Stroke-3 sketches as Pillow images: TensorBoard image panels and GIF frames."""
-import os
-
 import numpy as np
 from PIL import Image, ImageDraw
+
+from sketchgen import atomic
 
 
 def pen_lines(strokes):
@@ -53,8 +53,7 @@ def save_gif(strokes, path, size=256, max_frames=60, frame_ms=40, hold_ms=1500, 
     counts = np.unique(np.linspace(0, len(strokes), min(max_frames, len(strokes)) + 1).round())
     frames = [render(strokes, size, line_width=line_width, upto=int(n)) for n in counts]
     durations = [frame_ms] * (len(frames) - 1) + [hold_ms]
-    partial = f'{path}.part'  # a reader never sees half a GIF
-    frames[0].save(partial, format='GIF', save_all=True, append_images=frames[1:],
-                   duration=durations, loop=0, optimize=True)
-    os.replace(partial, path)
+    with atomic.replacing(path) as partial:  # a reader never sees half a GIF
+        frames[0].save(partial, format='GIF', save_all=True, append_images=frames[1:],
+                       duration=durations, loop=0, optimize=True)
     return path

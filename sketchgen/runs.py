@@ -9,6 +9,8 @@ import socket
 import seq2seqVAE as S
 import tensorflow as tf
 
+from sketchgen.messages import first_line
+
 # Set by the data (data_set, max_seq_len) or shown as the planned steps (num_steps).
 NOT_LISTED = ('data_set', 'max_seq_len', 'num_steps')
 COLUMNS = ('run', 'data', 'hyper-parameters', 'steps', 'best valid cost', 'state')
@@ -85,7 +87,7 @@ def list_runs(root):
         try:
             rows.append([name] + describe(exp_dir))
         except (OSError, ValueError, KeyError, TypeError, AttributeError, tf.errors.OpError) as err:
-            rows.append([name, f'unreadable: {str(err).splitlines()[0]}'])
+            rows.append([name, f'unreadable: {first_line(err)}'])
     widths = [max(len(row[i]) for row in rows if len(row) > i) for i in range(len(COLUMNS))]
     return ['  '.join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
             for row in rows]

@@ -12,6 +12,8 @@ import zlib
 
 import numpy as np
 
+from sketchgen.messages import one_line
+
 # Reached through public objects: numpy moved these from numpy.core to numpy._core.
 _RECONSTRUCT = np.ndarray.__reduce__(np.zeros(0))[0]
 _SCALAR = np.float64(0).__reduce__()[0]
@@ -41,10 +43,6 @@ class _ArrayUnpickler(pickle.Unpickler):
                            'which a sketch data set never needs') from None
 
 
-def _one_line(err):
-    return ' '.join(str(err).split()) or type(err).__name__
-
-
 class NpzReader:
     """The arrays of an .npz archive, read one at a time: `reader[key]`.
 
@@ -59,7 +57,7 @@ class NpzReader:
         try:
             self.zip = zipfile.ZipFile(path)
         except _READ_ERRORS as err:
-            raise NpzError(f'cannot read it as .npz: {_one_line(err)}') from None
+            raise NpzError(f'cannot read it as .npz: {one_line(err)}') from None
         self.members = {name[:-4]: name for name in self.zip.namelist() if name.endswith('.npy')}
         if not self.members:
             self.zip.close()
@@ -76,7 +74,7 @@ class NpzReader:
         except NpzError:
             raise
         except _READ_ERRORS as err:
-            raise NpzError(f"cannot read its '{key}' array: {_one_line(err)}") from None
+            raise NpzError(f"cannot read its '{key}' array: {one_line(err)}") from None
 
     def close(self):
         self.zip.close()
@@ -102,7 +100,7 @@ def _read_array(member, key):
     except NpzError:
         raise
     except Exception as err:  # a damaged pickle fails in many ways
-        raise NpzError(f"cannot unpickle its '{key}' array: {_one_line(err)}") from err
+        raise NpzError(f"cannot unpickle its '{key}' array: {one_line(err)}") from err
     if not isinstance(array, np.ndarray):
         raise NpzError(f"its '{key}' member holds a {type(array).__name__}, not an array")
     return array
