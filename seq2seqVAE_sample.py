@@ -25,6 +25,7 @@ import sys
 import numpy as np
 
 import utils
+from sketchgen import cli
 from sketchgen.pretrained import PretrainedError
 
 PROG = os.path.basename(sys.argv[0])
@@ -32,14 +33,9 @@ MODES = ('sample', 'reconstruct', 'interpolate')
 BLANK = np.zeros((1, 3))  # an empty grid cell
 
 
-def fail(message):
-    """Exits with one line on stderr, no traceback."""
-    raise SystemExit(f"{PROG}: error: {' '.join(str(message).split())}")
-
-
 class OneLineParser(argparse.ArgumentParser):
     def error(self, message):
-        fail(f'{message} (see --help)')
+        cli.fail(f'{message} (see --help)')
 
 
 def temperature(text):
@@ -113,7 +109,7 @@ def experiment_file(args, name):
 def load_test_set(args, model):
     data_dir = args.data_dir or experiment_file(args, 'flags.json').get('data_dir')
     if not data_dir:
-        fail(f'{args.model} has no logs/flags.json naming the data folder (for the test set '
+        cli.fail(f'{args.model} has no logs/flags.json naming the data folder (for the test set '
              'and its normalizing scale factor): pass --data_dir')
     hps = model.hps.copy()
     hps.batch_size = 1  # only the sketches are needed
@@ -133,7 +129,7 @@ def input_sketches(args, model):
     indices = args.index or ([0] if args.mode == 'reconstruct' else [0, 1])
     for i in indices:
         if not 0 <= i < len(test_set.strokes):
-            fail(f'--index {i}: the test set has {len(test_set.strokes)} sketches')
+            cli.fail(f'--index {i}: the test set has {len(test_set.strokes)} sketches')
     return [(f'test sketch {i}', test_set.strokes[i]) for i in indices]
 
 
@@ -157,7 +153,7 @@ def decode_rows(args, model, named_inputs):
         try:
             zs.append(seq2seqVAE.encode(model, sketch))
         except utils.SketchDataError as err:  # longer than the model's max_seq_len
-            fail(f'{name}: {err}')
+            cli.fail(f'{name}: {err}')
     inputs = [sketch for _, sketch in named_inputs]
     if args.mode == 'interpolate':
         per_z = 1
@@ -211,7 +207,7 @@ def load(args):
             return seq2seqVAE.load_pretrained(args.pretrained)
         return seq2seqVAE.load_model(args.model, args.checkpoint)
     except (OSError, ValueError, seq2seqVAE.tf.errors.OpError, PretrainedError) as err:
-        fail(err)  # sketch_js.SketchJSError is a ValueError
+        cli.fail(err)  # sketch_js.SketchJSError is a ValueError
 
 
 def main(argv=None):
@@ -219,10 +215,10 @@ def main(argv=None):
     try:  # a bad sketch file fails before TensorFlow loads
         args.sketches = [(spec, utils.load_sketch(spec)) for spec in args.sketch or []]
     except utils.SketchDataError as err:
-        fail(err)
+        cli.fail(err)
     model = load(args)
     if args.mode != 'sample' and not model.hps.conditional:
-        fail(f'{args.model} is a decoder-only model (conditional=False): it has no encoder to '
+        cli.fail(f'{args.model} is a decoder-only model (conditional=False): it has no encoder to '
              f'{args.mode} with; use --mode sample')
     try:
         if args.mode == 'sample':
@@ -230,7 +226,7 @@ def main(argv=None):
         else:
             rows = decode_rows(args, model, input_sketches(args, model))
     except utils.SketchDataError as err:
-        fail(err)
+        cli.fail(err)
     print(f"wrote {', '.join(draw_all(rows, args))}")
 
 

@@ -314,7 +314,7 @@ def test_cli_errors_are_one_line(cli, tmp_path, case, words):
     else:
         args = [cli['decoder_only'], '--mode', 'reconstruct']
     result = run_cli(*args, cwd=tmp_path)
-    assert result.code != 0 and 'Traceback' not in result.err
+    assert result.code == 2 and 'Traceback' not in result.err
     message = result.err.strip().splitlines()[-1]
-    assert message.startswith('seq2seqVAE_sample.py: error: ')
+    assert message.startswith('error: ')
     assert all(word in message for word in words), message
