@@ -1,6 +1,6 @@
 """Whole-sequence kernels, with hand-written backward passes, for the
-layer-norm and hyper LSTM cells (seq2seqVAE's LayerNormLSTMCell and
-HyperLSTMCell), as seq2seqVAE.lstm_sequence is for the plain LSTM: autodiff
+layer-norm and hyper LSTM cells (sketchgen.cells' LayerNormLSTMCell and
+HyperLSTMCell), as sketchgen.lstm_kernel is for the plain LSTM: autodiff
 through a scan of the cell's step runs dozens of small ops a step and
 accumulates every weight gradient every step.
 
@@ -8,13 +8,11 @@ Layout as lstm_sequence: time-major and feature-major ([T, features, B]),
 gate order i, j, f, o.  The forward loop saves the activations the backward
 loop reads; the backward loop saves the pre-activation gradients, and the
 weight gradients are contractions over all steps afterwards.
-
-Imported by seq2seqVAE, which sets TensorFlow's CPU options before
-TensorFlow starts: import seq2seqVAE first.
 """
 import collections
 import functools
 
+from sketchgen import tf_settings  # noqa: F401  (first: TensorFlow's CPU options)
 import tensorflow as tf
 
 EPSILON = 1e-3  # Magenta's layer-norm epsilon
