@@ -15,7 +15,7 @@ import tensorflow as tf
 from sketchgen.hparams import CELL_TYPES, DEFAULT_HPARAMS, PRECISIONS, HParams, get_default_hparams
 from sketchgen.lstm_kernel import forget_bias_vector, lstm_sequence
 from sketchgen.cells import (CELLS, HyperLSTMCell, LayerNormLSTMCell, LSTMCell, LSTMOrthogonal,
-                             layer_norm, layer_norm_gates, make_cell, run_rnn)
+                             make_cell, run_rnn)
 from sketchgen.model import (ENCODER_SEGMENTS, LearningRateSchedule, Seq2seqModel,
                              bivariate_normal, evaluate_costs, kl_loss, kl_weight_at,
                              make_optimizer, mixture_coefficients, reconstruction_loss,
@@ -25,14 +25,13 @@ from sketchgen.checkpoints import (ARCHITECTURE, CONFIG_EXTRAS, experiment_paths
                                    load_sketch_js, magenta_checkpoint_prefix, read_model_config,
                                    training_checkpoint, write_model_config)
 from sketchgen.sampling import MIXTURE_KEYS, START_TOKEN, decode, encode, sample, sample_batch
-from sketchgen.sampling import _decoder_steps  # noqa: F401  (tests/test_kernels.py)
 
 __all__ = [
     'TF_CPU_SETTINGS', 'tf',
     'CELL_TYPES', 'DEFAULT_HPARAMS', 'PRECISIONS', 'HParams', 'get_default_hparams',
     'forget_bias_vector', 'lstm_sequence',
-    'CELLS', 'HyperLSTMCell', 'LayerNormLSTMCell', 'LSTMCell', 'LSTMOrthogonal', 'layer_norm',
-    'layer_norm_gates', 'make_cell', 'run_rnn',
+    'CELLS', 'HyperLSTMCell', 'LayerNormLSTMCell', 'LSTMCell', 'LSTMOrthogonal', 'make_cell',
+    'run_rnn',
     'ENCODER_SEGMENTS', 'LearningRateSchedule', 'Seq2seqModel', 'bivariate_normal',
     'evaluate_costs', 'kl_loss', 'kl_weight_at', 'make_optimizer', 'mixture_coefficients',
     'reconstruction_loss', 'small_gaussian',

@@ -1,8 +1,11 @@
-"""The plain LSTM's whole-sequence kernel, with its hand-written backward pass."""
+"""The plain LSTM's step (`lstm_step`), its whole-sequence kernel with a
+hand-written backward pass (`lstm_sequence`), and the samplers' step."""
 import functools
 
 from sketchgen import tf_settings  # noqa: F401  (first: TensorFlow's CPU options)
 import tensorflow as tf
+
+POINT_SIZE = 5  # the decoder's per-step input: the previous stroke-5 point
 
 
 def lstm_sequence(seq, shared, W_x, W_hh, c0, h0, keep_masks=None, forget_bias=1.0):
@@ -27,6 +30,19 @@ def lstm_sequence(seq, shared, W_x, W_hh, c0, h0, keep_masks=None, forget_bias=1
     return _lstm_sequence_fn(float(forget_bias), keep_masks is not None)(*args)
 
 
+def lstm_step(W_T, hx, shared_f, c, keep_mask=None):
+    """One LSTM step, feature-major: W_T [4H, H + F] times [h_{t-1}; x_t]
+    [H + F, B], plus shared_f [4H, B or 1] (shared inputs, bias and forget
+    bias).  Dropout on the candidate only (Semeniuta et al. 2016).
+    -> (c_t, h_t, (i, g, f, o, tanh c_t) for the backward pass)."""
+    gates = tf.matmul(W_T, hx) + shared_f
+    i, j, f, o = tf.split(gates, 4, axis=0)
+    i, g, f, o = tf.sigmoid(i), tf.tanh(j), tf.sigmoid(f), tf.sigmoid(o)
+    c_new = c * f + i * (g if keep_mask is None else g * keep_mask)
+    tc = tf.tanh(c_new)
+    return c_new, tc * o, (i, g, f, o, tc)
+
+
 def forget_bias_vector(units, forget_bias):
     """[4H]: forget_bias on the f gate (order i, j, f, o), zero elsewhere."""
     return tf.concat([tf.zeros([2 * units]), tf.fill([units], forget_bias), tf.zeros([units])], 0)
@@ -48,12 +64,8 @@ def _lstm_sequence_fn(forget_bias, masked):
 
         def step(t, c, h, i_ta, g_ta, f_ta, o_ta, tc_ta, c_ta, h_ta, hx_ta):
             hx = tf.concat([h, seq[t]], 0)
-            gates = tf.matmul(W_T, hx) + shared_f  # [4H, B]
-            i, j, f, o = tf.split(gates, 4, axis=0)
-            i, g, f, o = tf.sigmoid(i), tf.tanh(j), tf.sigmoid(f), tf.sigmoid(o)
-            c_new = c * f + i * (g * masks[0][t] if masked else g)
-            tc = tf.tanh(c_new)
-            h_new = tc * o
+            c_new, h_new, (i, g, f, o, tc) = lstm_step(W_T, hx, shared_f, c,
+                                                       masks[0][t] if masked else None)
             # Saved for the backward pass: activations, c_{t-1} and the matmul's input.
             return (t + 1, c_new, h_new, i_ta.write(t, i), g_ta.write(t, g), f_ta.write(t, f),
                     o_ta.write(t, o), tc_ta.write(t, tc), c_ta.write(t, c), h_ta.write(t, h_new),
@@ -71,34 +83,76 @@ def _lstm_sequence_fn(forget_bias, masked):
                 t = steps - 1 - k
                 if dH is not None:
                     dh += dH[t]
-                i, g, f, o, tc = i_ta.read(t), g_ta.read(t), f_ta.read(t), o_ta.read(t), tc_ta.read(t)
-                d_o = tf.raw_ops.SigmoidGrad(y=o, dy=dh * tc)
-                dc += tf.raw_ops.TanhGrad(y=tc, dy=dh * o)
-                dcm = dc * masks[0][t] if masked else dc
-                d_i = tf.raw_ops.SigmoidGrad(y=i, dy=dcm * g)
-                d_j = tf.raw_ops.TanhGrad(y=g, dy=dcm * i)
-                d_f = tf.raw_ops.SigmoidGrad(y=f, dy=dc * c_ta.read(t))
-                dgates = tf.concat([d_i, d_j, d_f, d_o], axis=0)  # [4H, B]
-                return k + 1, dc * f, tf.matmul(W_hh, dgates), dg_ta.write(t, dgates)
+                dgates, dc = _lstm_step_grad(
+                    (i_ta.read(t), g_ta.read(t), f_ta.read(t), o_ta.read(t), tc_ta.read(t)),
+                    c_ta.read(t), dh, dc, masks[0][t] if masked else None)
+                return k + 1, dc, tf.matmul(W_hh, dgates), dg_ta.write(t, dgates)
 
             zeros = tf.zeros_like(c0)
             _, dc0, dh0, dg_ta = tf.while_loop(
                 lambda k, *_: k < steps, back,
                 (0, tf.transpose(zeros if dc_T is None else dc_T),
                  tf.transpose(zeros if dh_T is None else dh_T), new_array(4 * units)))
-            dG = dg_ta.stack()  # [T, 4H, B]
-            # [dW_hh; dW_x]^T = sum_t dgates_t [h_{t-1}; x_t]^T: one contraction
-            # over all steps rather than an accumulation every step.
-            dW_T = tf.einsum('tgb,tkb->gk', dG, hx_ta.stack())
-            d_seq = tf.einsum('fg,tgb->tfb', W_x, dG)
-            d_shared = tf.reduce_sum(dG, 0)
-            if shared.shape[-1] == 1:
-                d_shared = tf.reduce_sum(d_shared, 1, keepdims=True)
-            return ((d_seq, d_shared, tf.transpose(dW_T[:, units:]), tf.transpose(dW_T[:, :units]),
-                     tf.transpose(dc0), tf.transpose(dh0)) + (None,) * len(masks))
+            return (_lstm_input_grads(dg_ta.stack(), hx_ta.stack(), W_x, shared)
+                    + (tf.transpose(dc0), tf.transpose(dh0)) + (None,) * len(masks))
 
         return (h_ta.stack(), tf.transpose(c_T), tf.transpose(h_T)), grad
 
     # Traced once and called by every encoder span and the decoder: tracing
     # the loops and their gradient costs seconds each time.
     return tf.function(lstm)
+
+
+def _lstm_step_grad(saved, c_prev, dh, dc, keep_mask):
+    """lstm_step backwards from its gates: saved (i, g, f, o, tanh c_t), and
+    (dh_t, dc_t) -> (the gates' gradient [4H, B], dc_{t-1})."""
+    i, g, f, o, tc = saved
+    d_o = tf.raw_ops.SigmoidGrad(y=o, dy=dh * tc)
+    dc += tf.raw_ops.TanhGrad(y=tc, dy=dh * o)
+    dcm = dc if keep_mask is None else dc * keep_mask
+    d_i = tf.raw_ops.SigmoidGrad(y=i, dy=dcm * g)
+    d_j = tf.raw_ops.TanhGrad(y=g, dy=dcm * i)
+    d_f = tf.raw_ops.SigmoidGrad(y=f, dy=dc * c_prev)
+    return tf.concat([d_i, d_j, d_f, d_o], axis=0), dc * f
+
+
+def _lstm_input_grads(dG, hx, W_x, shared):
+    """Gradients of (seq, shared, W_x, W_hh) from the gates' gradients dG
+    [T, 4H, B] and the matmul's inputs hx [T, H + F, B]."""
+    units = dG.shape[1] // 4
+    # [dW_hh; dW_x]^T = sum_t dgates_t [h_{t-1}; x_t]^T: one contraction
+    # over all steps rather than an accumulation every step.
+    dW_T = tf.einsum('tgb,tkb->gk', dG, hx)
+    d_seq = tf.einsum('fg,tgb->tfb', W_x, dG)
+    d_shared = tf.reduce_sum(dG, 0)
+    if shared.shape[-1] == 1:
+        d_shared = tf.reduce_sum(d_shared, 1, keepdims=True)
+    return d_seq, d_shared, tf.transpose(dW_T[:, units:]), tf.transpose(dW_T[:, :units])
+
+
+def lstm_steps(cell, initial_state):
+    """The samplers' step for an LSTMCell decoder (see LSTMCell.decode_steps).
+
+    lstm_step's math with its gate rows reordered i, f, o, j, so one sigmoid
+    covers three gates and no row block is copied, and nothing saved: a
+    second copy kept for the samplers' speed, which
+    tests/test_kernels.py::test_sampler_step_matches_the_cell holds equal."""
+    units = cell.units
+
+    def prepare(z, num):
+        shared = cell.project_static(z, num) + forget_bias_vector(units, cell.forget_bias)
+        W_T = tf.transpose(tf.concat([cell.W_hh, cell.W_xh[:POINT_SIZE]], 0))  # [4H, H + 5]
+        i, j, f, o = tf.split(tf.concat([W_T, tf.transpose(shared)], 1), 4, axis=0)
+        W_T, shared = tf.split(tf.concat([i, f, o, j], 0), [W_T.shape[1], num], axis=1)
+        return tuple(tf.transpose(s) for s in initial_state(z, num)), shared, W_T
+
+    def advance(point, state, shared, W_T):
+        c, h = state
+        gates = tf.matmul(W_T, tf.concat([h, tf.transpose(point)], 0)) + shared
+        # Splits of [4, H * N] share its buffer; slicing rows of [4H, N] copies them.
+        sigmoid_gates, j = tf.split(tf.reshape(gates, [4, -1]), [3, 1])
+        i, f, o = tf.unstack(tf.reshape(tf.sigmoid(sigmoid_gates), [3, units, -1]))
+        c = c * f + i * tf.tanh(tf.reshape(j, [units, -1]))
+        h = tf.tanh(c) * o
+        return (c, h), tf.transpose(h)
+    return prepare, advance, 1

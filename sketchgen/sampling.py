@@ -6,9 +6,6 @@ import numpy as np
 import tensorflow as tf
 
 import utils
-from sketchgen import norm_kernels
-from sketchgen.cells import LayerNormLSTMCell, LSTMCell
-from sketchgen.lstm_kernel import forget_bias_vector
 
 
 START_TOKEN = (0.0, 0.0, 1.0, 0.0, 0.0)  # S_0: the pen starts a new stroke
@@ -51,9 +48,9 @@ def _sample_gaussian_2d(mu1, mu2, s1, s2, rho, temp, greedy, rng):
 
 
 def _step_functions(model):
-    """(prepare, step) of _decoder_steps, compiled; step: previous point
+    """(prepare, step) of the decoder's decode_steps, compiled; step: previous point
     [N, 5] -> (mixture parameters [N, ...], new state)."""
-    prepare, advance, _ = _decoder_steps(model)
+    prepare, advance, _ = model.decoder.decode_steps(model.initial_state)
 
     @tf.function
     def step(point, state, shared, weights):
@@ -158,48 +155,8 @@ def _draw_points(output, temperature, greedy, seed):
     return tf.concat([tf.stack([x1, x2], -1), tf.one_hot(pen_state, 3)], -1)
 
 
-def _decoder_steps(model):
-    """The decoder one step at a time, for the samplers: (prepare, advance, batch_axis).
-    prepare(z, num) -> (state, shared, weights): the initial state, the input
-    projection common to all steps (z part, bias) and the weights as advance
-    reads them; advance(point [N, 5], state, shared, weights) -> (state, h [N, H]).
-    batch_axis: the batch axis of state and shared.
-
-    A plain LSTM runs in lstm_sequence's layout: state feature-major [H, N]
-    and [h; point] projected by one matmul (the faster form on CPU); the
-    layer-norm and hyper cells run their kernels' step (sketchgen.norm_kernels),
-    feature-major too."""
-    cell = model.decoder
-    if type(cell) is LSTMCell:
-        def prepare(z, num):
-            shared = (cell.project_inputs(tf.zeros([num, 1, 5]), z)[:, 0]  # bias included
-                      + forget_bias_vector(cell.units, cell.forget_bias))
-            W_T = tf.transpose(tf.concat([cell.W_hh, cell.W_xh[:5]], 0))  # [4H, H + 5]
-            # Gate rows reordered i, f, o, j: one sigmoid covers three gates.
-            i, j, f, o = tf.split(tf.concat([W_T, tf.transpose(shared)], 1), 4, axis=0)
-            W_T, shared = tf.split(tf.concat([i, f, o, j], 0), [W_T.shape[1], num], axis=1)
-            state = model.initial_state(z, num)
-            return tuple(tf.transpose(s) for s in state), shared, W_T
-
-        def advance(point, state, shared, W_T):
-            c, h = state
-            gates = tf.matmul(W_T, tf.concat([h, tf.transpose(point)], 0)) + shared
-            # Slicing or splitting rows of [4H, N] copies them (~1 ms at
-            # N = 1000); splits of [4, H * N] share its buffer.
-            sigmoid_gates, j = tf.split(tf.reshape(gates, [4, -1]), [3, 1])
-            i, f, o = tf.unstack(tf.reshape(tf.sigmoid(sigmoid_gates), [3, cell.units, -1]))
-            c = c * f + i * tf.tanh(tf.reshape(j, [cell.units, -1]))
-            h = tf.tanh(c) * o
-            return (c, h), tf.transpose(h)
-        return prepare, advance, 1
-
-    if type(cell) is LayerNormLSTMCell:
-        return norm_kernels.layer_norm_steps(cell, model.initial_state)
-    return norm_kernels.hyper_steps(cell, model.initial_state)
-
-
 def _batch_function(model, greedy):
-    prepare, advance, batch_axis = _decoder_steps(model)
+    prepare, advance, batch_axis = model.decoder.decode_steps(model.initial_state)
     @tf.function(reduce_retracing=True)
     def run(z, num, seq_len, temperature, seed):
         """-> stroke-5 rows [steps, num, 5], zeros after a sketch's end.

@@ -93,10 +93,11 @@ def test_model_gradients_match_the_scanned_cells(monkeypatch):
 
 
 @pytest.mark.parametrize('conditional', [True, False], ids=['conditional', 'decoder-only'])
-@pytest.mark.parametrize('kind', KERNEL_CELLS)
+@pytest.mark.parametrize('kind', S.CELL_TYPES)
 def test_sampler_step_matches_the_cell(kind, conditional):
-    """The samplers' step (the kernel's, feature-major) fed given points
-    gives the decoder outputs of the cell's own step from z's initial state."""
+    """The samplers' step (feature-major; the plain LSTM's with its gates
+    reordered) fed given points gives the decoder outputs of the cell's own
+    step from z's initial state."""
     hps = small_hps(dec_model=kind, conditional=conditional)
     model = S.Seq2seqModel(hps, dtype='float64')
     rng = np.random.default_rng(14)
@@ -104,7 +105,7 @@ def test_sampler_step_matches_the_cell(kind, conditional):
     num, steps = 3, 4
     points = tf.constant(rng.normal(size=(num, steps, 5)), tf.float64)
     z = tf.constant(rng.normal(size=(num, hps.z_size)), tf.float64) if conditional else None
-    prepare, advance, _ = S._decoder_steps(model)
+    prepare, advance, _ = model.decoder.decode_steps(model.initial_state)
     state, shared, weights = prepare(z, num)
     outputs = []
     for t in range(steps):
