@@ -268,10 +268,9 @@ def _project_static(static, weights):
 
 def _project(seq, static, weights):
     """seq @ W[:F] (+ static @ W[F:] once for all steps, not every step)."""
-    seq_dim = seq.shape[-1]
-    out = tf.einsum('btf,fg->btg', seq, weights[:seq_dim])
+    out = tf.einsum('btf,fg->btg', seq, weights[:seq.shape[-1]])
     if static is not None:
-        out += tf.matmul(static, weights[seq_dim:])[:, None, :]
+        out += _project_static(static, weights)[:, None, :]
     return out
 
 
