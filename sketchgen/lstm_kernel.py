@@ -140,7 +140,8 @@ def lstm_steps(cell, initial_state):
     units = cell.units
 
     def prepare(z, num):
-        shared = cell.project_static(z, num) + forget_bias_vector(units, cell.forget_bias)
+        shared = cell.project_static(z, num)
+        shared += tf.cast(forget_bias_vector(units, cell.forget_bias), shared.dtype)
         W_T = tf.transpose(tf.concat([cell.W_hh, cell.W_xh[:POINT_SIZE]], 0))  # [4H, H + 5]
         i, j, f, o = tf.split(tf.concat([W_T, tf.transpose(shared)], 1), 4, axis=0)
         W_T, shared = tf.split(tf.concat([i, f, o, j], 0), [W_T.shape[1], num], axis=1)
