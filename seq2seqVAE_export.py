@@ -53,9 +53,7 @@ def decoder_arrays(model, z=None):
     stroke alone, so a conditional model's constant z @ W_xh[5:] joins the bias."""
     cell, out = model.decoder, model.output_layer
     w_xh = cell.W_xh.numpy()
-    bias = cell.bias.numpy()
-    if model.hps.conditional:
-        bias = bias + z @ w_xh[STROKE_INPUTS:]
+    bias = cell.project_static(None if z is None else S.tf.constant(z[None])).numpy()[0]
     return [out.kernel.numpy(), out.bias.numpy(), w_xh[:STROKE_INPUTS], cell.W_hh.numpy(), bias]
 
 

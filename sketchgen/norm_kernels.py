@@ -1,6 +1,6 @@
 """Whole-sequence kernels, with hand-written backward passes, for the
-layer-norm and hyper LSTM cells (seq2seqVAE's LayerNormLSTMCell and
-HyperLSTMCell), as seq2seqVAE.lstm_sequence is for the plain LSTM: autodiff
+layer-norm and hyper LSTM cells (sketchgen.cells' LayerNormLSTMCell and
+HyperLSTMCell), as sketchgen.lstm_kernel is for the plain LSTM: autodiff
 through a scan of the cell's step runs dozens of small ops a step and
 accumulates every weight gradient every step.
 
@@ -8,14 +8,14 @@ Layout as lstm_sequence: time-major and feature-major ([T, features, B]),
 gate order i, j, f, o.  The forward loop saves the activations the backward
 loop reads; the backward loop saves the pre-activation gradients, and the
 weight gradients are contractions over all steps afterwards.
-
-Imported by seq2seqVAE, which sets TensorFlow's CPU options before
-TensorFlow starts: import seq2seqVAE first.
 """
 import collections
 import functools
 
+from sketchgen import tf_settings  # noqa: F401  (first: TensorFlow's CPU options)
 import tensorflow as tf
+
+from sketchgen.lstm_kernel import POINT_SIZE
 
 EPSILON = 1e-3  # Magenta's layer-norm epsilon
 
@@ -45,7 +45,7 @@ def _normalize_grad(dn, n, rstd):
                    - n * tf.reduce_mean(dn * n, 1, keepdims=True))
 
 
-def _norms(units, forget_bias, gamma, beta, gamma_c, beta_c):
+def layer_norms(units, forget_bias, gamma, beta, gamma_c, beta_c):
     shift = tf.constant([0.0, 0.0, forget_bias, 0.0], beta.dtype)[:, None, None]
     return Norms(tf.reshape(gamma, [4, units, 1]), tf.reshape(beta, [4, units, 1]) + shift,
                  gamma_c[:, None], beta_c[:, None])
@@ -133,13 +133,6 @@ def _sum_shared(d_projected, shared):
     return tf.reduce_sum(d_shared, 1, keepdims=True) if shared.shape[-1] == 1 else d_shared
 
 
-def _static_projection(seq_dim, static, weights, dtype, batch=1):
-    """[G, B]: static inputs [B, S] through weights[seq_dim:], or [G, batch] zeros."""
-    if static is None:
-        return tf.zeros([weights.shape[1], batch], dtype)
-    return tf.transpose(tf.matmul(static, weights[seq_dim:]))
-
-
 # --------------------------------------------------------------------------
 # Layer-norm LSTM.
 # --------------------------------------------------------------------------
@@ -156,7 +149,7 @@ def layer_norm_sequence(seq, shared, W_x, W_hh, norms, c0, h0, keep_masks=None, 
     return _layer_norm_fn(float(forget_bias), bool(masks))(*map(tf.convert_to_tensor, args))
 
 
-def _layer_norm_step(W_T, norms, hx, shared, c, keep_mask):
+def layer_norm_step(W_T, norms, hx, shared, c, keep_mask):
     """[h_{t-1}; x_t] [H + F, B] -> (c_t, h_t, saved for _update_grad)."""
     a = tf.matmul(W_T, hx) + shared
     return _update(tf.reshape(a, [4, norms.gamma_c.shape[0], -1]), c, keep_mask, norms)
@@ -168,12 +161,12 @@ def _layer_norm_fn(forget_bias, masked):
     def kernel(seq, shared, W_x, W_hh, gamma, beta, gamma_c, beta_c, c0, h0, *masks):
         steps, units = tf.shape(seq)[0], W_hh.shape[0]
         W_T = tf.transpose(tf.concat([W_hh, W_x], 0))  # [4H, H + F]
-        norms = _norms(units, forget_bias, gamma, beta, gamma_c, beta_c)
+        norms = layer_norms(units, forget_bias, gamma, beta, gamma_c, beta_c)
         mask = (lambda t: masks[0][t]) if masked else (lambda t: None)  # noqa: E731
 
         def step(t, c, h, saved, hidden, inputs):
             hx = tf.concat([h, seq[t]], 0)
-            c, h, values = _layer_norm_step(W_T, norms, hx, shared, c, mask(t))
+            c, h, values = layer_norm_step(W_T, norms, hx, shared, c, mask(t))
             return t + 1, c, h, _write(saved, t, values), hidden.write(t, h), inputs.write(t, hx)
 
         _, c_T, h_T, saved, hidden, inputs = tf.while_loop(
@@ -209,17 +202,6 @@ def _layer_norm_fn(forget_bias, masked):
     return tf.function(kernel)
 
 
-def run_layer_norm_cell(cell, seq, state, static=None, keep_masks=None):
-    """seq2seqVAE.run_rnn for a LayerNormLSTMCell: seq [B, T, F] (+ static
-    [B, S]) from state (c, h) -> (hidden [B, T, H], (c_T, h_T))."""
-    seq_dim = seq.shape[-1]
-    norms = (cell.ln_all_gamma, cell.ln_all_beta, cell.ln_c_gamma, cell.ln_c_beta)
-    hidden, c, h = layer_norm_sequence(
-        tf.transpose(seq, [1, 2, 0]), _static_projection(seq_dim, static, cell.W_xh, seq.dtype),
-        cell.W_xh[:seq_dim], cell.W_hh, norms, *state, keep_masks, cell.forget_bias)
-    return tf.transpose(hidden, [2, 0, 1]), (c, h)
-
-
 # --------------------------------------------------------------------------
 # HyperLSTM.
 # --------------------------------------------------------------------------
@@ -252,7 +234,7 @@ Fused = collections.namedtuple('Fused', [
     'scales_w', 'emb_bias', 'bias', 'norms', 'hyper_norms'])
 
 
-def _fuse(w, forget_bias):
+def fuse_hyper_weights(w, forget_bias):
     units, hyper_units = w.W_hh.shape[0], w.hyper_W_hh.shape[0]
     emb = w.zw_b.shape[0] // 8
     h_W = tf.concat([w.W_hh, w.hyper_W_h], 1)
@@ -262,12 +244,12 @@ def _fuse(w, forget_bias):
         tf.concat([w.alpha_w, w.beta_w], 0),  # [12, E, H]
         tf.reshape(tf.concat([w.zw_b, tf.zeros([4 * emb], w.zw_b.dtype)], 0), [12, emb, 1]),
         tf.reshape(w.bias, [4, units, 1]),
-        _norms(units, forget_bias, w.gamma, w.beta, w.gamma_c, w.beta_c),
-        _norms(hyper_units, forget_bias, w.hyper_gamma, w.hyper_beta,
+        layer_norms(units, forget_bias, w.gamma, w.beta, w.gamma_c, w.beta_c),
+        layer_norms(hyper_units, forget_bias, w.hyper_gamma, w.hyper_beta,
                w.hyper_gamma_c, w.hyper_beta_c))
 
 
-def _hyper_step(fused, x_main, x_hyper, state, r, keep_mask):
+def hyper_step(fused, x_main, x_hyper, state, r, keep_mask):
     """One step from the inputs' projections x_main [4, H, B], x_hyper
     [4Hh, B] and r [4Hh, B], the hyper cell's recurrent part ->
     (state, the next step's r, saved for _hyper_step_grad)."""
@@ -286,7 +268,7 @@ def _hyper_step(fused, x_main, x_hyper, state, r, keep_mask):
 
 
 def _hyper_step_grad(fused, saved, x_main, d_state, dr, keep_mask):
-    """_hyper_step backwards: d_state (dc, dh, d_hyper_c, d_hyper_h) of the
+    """hyper_step backwards: d_state (dc, dh, d_hyper_c, d_hyper_h) of the
     step's new state, dr of its r -> (d_state of the step's state, the
     gradients of the projections: d_x_main [4H, B], d_q = d_x_hyper = d of
     the previous r [4Hh, B]; d of both matmuls' outputs; sums)."""
@@ -309,7 +291,7 @@ def _hyper_step_grad(fused, saved, x_main, d_state, dr, keep_mask):
     return d_state, (tf.reshape(da * alpha_x, [4 * units, batch]), d_q, d_h_out, d_hyper_out), sums
 
 
-_SAVED = ((0,) * 10, (0,) * 10, 0, 0, 0, 0)  # the structure of _hyper_step's saved values
+_SAVED = ((0,) * 10, (0,) * 10, 0, 0, 0, 0)  # the structure of hyper_step's saved values
 
 
 @functools.cache
@@ -319,14 +301,14 @@ def _hyper_fn(forget_bias, masked):
         w, state0 = HyperWeights(*rest[:19]), rest[19:23]
         mask = (lambda t: rest[23][t]) if masked else (lambda t: None)  # noqa: E731
         steps, units = tf.shape(seq)[0], w.W_hh.shape[0]
-        fused = _fuse(w, forget_bias)
+        fused = fuse_hyper_weights(w, forget_bias)
         x_main = tf.reshape(tf.einsum('fg,tfb->tgb', w.W_x, seq) + shared[:4 * units],
                             [steps, 4, units, -1])
         x_hyper = tf.einsum('fg,tfb->tgb', w.hyper_W_x, seq) + shared[4 * units:]
         state = tuple(tf.transpose(s) for s in state0)
 
         def step(t, state, r, saved, hidden, h_prev, hyper_h):
-            new, r, values = _hyper_step(fused, x_main[t], x_hyper[t], state, r, mask(t))
+            new, r, values = hyper_step(fused, x_main[t], x_hyper[t], state, r, mask(t))
             return (t + 1, new, r, _write(saved, t, tf.nest.flatten(values)),
                     hidden.write(t, new[1]), h_prev.write(t, state[1]), hyper_h.write(t, new[3]))
 
@@ -393,77 +375,46 @@ def _hyper_weight_grads(w, seq, shared, hyper_h0, dr, sums, d_arrays, h_prev, hy
         d_zw_w, tf.reduce_sum(d_hyper_out[:, :8 * emb], [0, 2]), d_alpha_w, d_zb_w, d_beta_w))
 
 
-def _hyper_weights(cell, seq_dim):
-    """A HyperLSTMCell's weights as hyper_sequence takes them, for seq_dim per-step features."""
-    hyper, input_dim = cell.hyper_cell, cell.input_dim
-    return HyperWeights(
-        cell.W_xh[:seq_dim], cell.W_hh, cell.bias, cell.ln_all_gamma, cell.ln_all_beta,
-        cell.ln_c_gamma, cell.ln_c_beta,
-        hyper.W_xh[:seq_dim], hyper.W_xh[input_dim:], hyper.W_hh, hyper.ln_all_gamma,
-        hyper.ln_all_beta, hyper.ln_c_gamma, hyper.ln_c_beta,
-        cell.zw_w, cell.zw_b, cell.alpha_w, cell.zb_w, cell.beta_w)
-
-
-def _hyper_shared(cell, seq_dim, static, dtype, batch=1):
-    """[4H + 4Hh, B]: static inputs through the main and the hyper cell's W_xh."""
-    return tf.concat([
-        _static_projection(seq_dim, static, cell.W_xh, dtype, batch),
-        _static_projection(seq_dim, static, cell.hyper_cell.W_xh[:cell.input_dim], dtype, batch)], 0)
-
-
-def run_hyper_cell(cell, seq, state, static=None, keep_masks=None):
-    """seq2seqVAE.run_rnn for a HyperLSTMCell: seq [B, T, F] (+ static [B, S])
-    from state (c, h, hyper_c, hyper_h) -> (hidden [B, T, H], final state)."""
-    seq_dim = seq.shape[-1]
-    hidden, final = hyper_sequence(
-        tf.transpose(seq, [1, 2, 0]), _hyper_shared(cell, seq_dim, static, seq.dtype),
-        _hyper_weights(cell, seq_dim), state, keep_masks, cell.forget_bias)
-    return tf.transpose(hidden, [2, 0, 1]), final
-
-
 # --------------------------------------------------------------------------
 # The samplers' step.
 # --------------------------------------------------------------------------
-POINT_SIZE = 5  # the decoder's per-step input: the previous stroke-5 point
-
-
 def layer_norm_steps(cell, initial_state):
-    """seq2seqVAE._decoder_steps for a LayerNormLSTMCell decoder: the
-    kernel's forward step, feature-major.  initial_state(z, num) -> (c, h)."""
+    """LayerNormLSTMCell.decode_steps: the kernel's forward step,
+    feature-major.  initial_state(z, num) -> (c, h)."""
     def prepare(z, num):
-        shared = _static_projection(POINT_SIZE, z, cell.W_xh, cell.W_xh.dtype, num)
+        shared = tf.transpose(cell.project_static(z, num))
         W_T = tf.transpose(tf.concat([cell.W_hh, cell.W_xh[:POINT_SIZE]], 0))
-        norms = _norms(cell.units, cell.forget_bias, cell.ln_all_gamma, cell.ln_all_beta,
+        norms = layer_norms(cell.units, cell.forget_bias, cell.ln_all_gamma, cell.ln_all_beta,
                        cell.ln_c_gamma, cell.ln_c_beta)
         return tuple(tf.transpose(s) for s in initial_state(z, num)), shared, (W_T, norms)
 
     def advance(point, state, shared, weights):
         c, h = state
-        c, h, _ = _layer_norm_step(*weights, tf.concat([h, tf.transpose(point)], 0), shared,
+        c, h, _ = layer_norm_step(*weights, tf.concat([h, tf.transpose(point)], 0), shared,
                                    c, None)
         return (c, h), tf.transpose(h)
     return prepare, advance, 1
 
 
 def hyper_steps(cell, initial_state):
-    """seq2seqVAE._decoder_steps for a HyperLSTMCell decoder: the kernel's
-    forward step, feature-major, its state (c, h, hyper_c, hyper_h, r).
-    initial_state(z, num) -> (c, h, hyper_c, hyper_h)."""
+    """HyperLSTMCell.decode_steps: the kernel's forward step, feature-major,
+    its state (c, h, hyper_c, hyper_h, r).  initial_state(z, num) -> (c, h,
+    hyper_c, hyper_h)."""
     units = cell.units
 
     def prepare(z, num):
-        weights = _hyper_weights(cell, POINT_SIZE)
-        shared = _hyper_shared(cell, POINT_SIZE, z, cell.W_xh.dtype, num)
+        weights = cell.kernel_weights(POINT_SIZE)
+        shared = tf.transpose(cell.project_static(z, num))
         W_x_T = tf.transpose(tf.concat([weights.W_x, weights.hyper_W_x], 1))  # [4H + 4Hh, 5]
         state = tuple(tf.transpose(s) for s in initial_state(z, num))
         r = tf.matmul(weights.hyper_W_hh, state[3], transpose_a=True)
-        return state + (r,), shared, (_fuse(weights, cell.forget_bias), W_x_T)
+        return state + (r,), shared, (fuse_hyper_weights(weights, cell.forget_bias), W_x_T)
 
     def advance(point, state, shared, weights):
         fused, W_x_T = weights
         x_main, x_hyper = _rows(tf.matmul(W_x_T, tf.transpose(point)) + shared,
                                 [4 * units, 4 * cell.hyper_units])
-        state, r, _ = _hyper_step(fused, tf.reshape(x_main, [4, units, -1]), x_hyper,
+        state, r, _ = hyper_step(fused, tf.reshape(x_main, [4, units, -1]), x_hyper,
                                   state[:4], state[4], None)
         return state + (r,), tf.transpose(state[1])
     return prepare, advance, 1

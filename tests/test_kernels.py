@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 import seq2seqVAE as S
+from sketchgen import model as model_module
 from test_model import random_batch, small_hps
 
 KERNEL_CELLS = ('layer_norm', 'hyper')
@@ -75,10 +76,11 @@ def test_model_gradients_match_the_scanned_cells(monkeypatch):
     hps = small_hps(enc_model='layer_norm', dec_model='hyper', use_input_dropout=True,
                     input_dropout_prob=0.8, recurrent_dropout_prob=0.8, max_seq_len=8)
     x, lengths = random_batch(hps, np.random.default_rng(12))
-    monkeypatch.setattr(S, 'ENCODER_SEGMENTS', 1)  # each span's shapes: a trace of the kernel
+    # One span: each span's shapes are a trace of the kernel.
+    monkeypatch.setattr(model_module, 'ENCODER_SEGMENTS', 1)
     results = []
     for run in (S.run_rnn, scanned_rnn):
-        monkeypatch.setattr(S, 'run_rnn', run)
+        monkeypatch.setattr(model_module, 'run_rnn', run)
         keras.utils.set_random_seed(12)
         model = S.Seq2seqModel(hps, seed=12, dtype='float64')
         randomize(model.trainable_variables, np.random.default_rng(13))
@@ -91,10 +93,11 @@ def test_model_gradients_match_the_scanned_cells(monkeypatch):
 
 
 @pytest.mark.parametrize('conditional', [True, False], ids=['conditional', 'decoder-only'])
-@pytest.mark.parametrize('kind', KERNEL_CELLS)
+@pytest.mark.parametrize('kind', S.CELL_TYPES)
 def test_sampler_step_matches_the_cell(kind, conditional):
-    """The samplers' step (the kernel's, feature-major) fed given points
-    gives the decoder outputs of the cell's own step from z's initial state."""
+    """The samplers' step (feature-major; the plain LSTM's with its gates
+    reordered) fed given points gives the decoder outputs of the cell's own
+    step from z's initial state."""
     hps = small_hps(dec_model=kind, conditional=conditional)
     model = S.Seq2seqModel(hps, dtype='float64')
     rng = np.random.default_rng(14)
@@ -102,7 +105,7 @@ def test_sampler_step_matches_the_cell(kind, conditional):
     num, steps = 3, 4
     points = tf.constant(rng.normal(size=(num, steps, 5)), tf.float64)
     z = tf.constant(rng.normal(size=(num, hps.z_size)), tf.float64) if conditional else None
-    prepare, advance, _ = S._decoder_steps(model)
+    prepare, advance, _ = model.decoder.decode_steps(model.initial_state)
     state, shared, weights = prepare(z, num)
     outputs = []
     for t in range(steps):

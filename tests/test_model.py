@@ -1,9 +1,11 @@
 """Model pieces on small random configurations (no ../shared needed)."""
+import ast
 import functools
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -331,6 +333,35 @@ def test_importing_sets_tensorflow_settings_unless_the_user_did(user_value):
                          cwd=os.path.dirname(os.path.abspath(S.__file__)), check=True)
     assert run.stdout.split()[-1] == (user_value or S.TF_CPU_SETTINGS['TF_ENABLE_ONEDNN_OPTS'])
     assert ('oneDNN custom operations are on' in run.stderr) == (user_value is None)
+
+
+def _top_level_imports(path):
+    """Module names a file imports at its top level, in order."""
+    names = []
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names += [f'{node.module}.{alias.name}' for alias in node.names] + [node.module]
+    return names
+
+
+def test_every_module_sets_tensorflow_options_before_importing_it():
+    """Whichever module a user imports first, TF_CPU_SETTINGS are in the
+    environment before TensorFlow starts: every module that imports
+    TensorFlow imports sketchgen.tf_settings (or seq2seqVAE) before it, and
+    the package's __init__ imports nothing."""
+    root = Path(S.__file__).resolve().parent
+    checked = 0
+    for path in [root / 'seq2seqVAE.py', *sorted((root / 'sketchgen').glob('*.py'))]:
+        names = _top_level_imports(path)
+        if path.name == '__init__.py':
+            assert names == [], path
+        elif 'tensorflow' in names:
+            before = names[:names.index('tensorflow')]
+            assert {'sketchgen.tf_settings', 'seq2seqVAE'} & set(before), path
+            checked += 1
+    assert checked >= 8
 
 
 def test_eps_fixes_the_reparameterisation_noise():

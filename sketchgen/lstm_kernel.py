@@ -1,0 +1,161 @@
+"""The plain LSTM's step (`lstm_step`), its whole-sequence kernel with a
+hand-written backward pass (`lstm_sequence`), and the samplers' step."""
+import functools
+
+from sketchgen import tf_settings  # noqa: F401  (first: TensorFlow's CPU options)
+import tensorflow as tf
+
+POINT_SIZE = 5  # the decoder's per-step input: the previous stroke-5 point
+
+
+def lstm_sequence(seq, shared, W_x, W_hh, c0, h0, keep_masks=None, forget_bias=1.0):
+    """LSTMCell.step over a whole sequence, with a hand-written backward pass.
+
+    Autodiff through a while loop is slow on CPU: many small ops a step and
+    a weight gradient accumulated every step.  Here a step is one matmul of
+    [W_hh; W_x]^T with [h_{t-1}; x_t], the backward pass one reverse-time loop
+    with a single matmul a step, and the weight gradient one contraction over
+    all steps afterwards.  Everything inside is time-major and feature-major
+    ([T, features, B]): on CPU W^T h^T is faster than h W, a step is a
+    contiguous block, and no step needs a transpose.
+
+    seq [T, F, B]: the per-step inputs (data, or z tiled in by input dropout);
+    shared [4H, B or 1]: the input projection common to all steps (bias,
+    static inputs); gate order i, j, f, o.  keep_masks [T, H, B] or None;
+    c0, h0 [B, H].  Returns (H [T, H, B], c_T [B, H], h_T [B, H]).
+    """
+    args = [seq, shared, tf.convert_to_tensor(W_x), tf.convert_to_tensor(W_hh), c0, h0]
+    if keep_masks is not None:
+        args.append(keep_masks)
+    return _lstm_sequence_fn(float(forget_bias), keep_masks is not None)(*args)
+
+
+def lstm_step(W_T, hx, shared_f, c, keep_mask=None):
+    """One LSTM step, feature-major: W_T [4H, H + F] times [h_{t-1}; x_t]
+    [H + F, B], plus shared_f [4H, B or 1] (shared inputs, bias and forget
+    bias).  Dropout on the candidate only (Semeniuta et al. 2016).
+    -> (c_t, h_t, (i, g, f, o, tanh c_t) for the backward pass)."""
+    gates = tf.matmul(W_T, hx) + shared_f
+    i, j, f, o = tf.split(gates, 4, axis=0)
+    i, g, f, o = tf.sigmoid(i), tf.tanh(j), tf.sigmoid(f), tf.sigmoid(o)
+    c_new = c * f + i * (g if keep_mask is None else g * keep_mask)
+    tc = tf.tanh(c_new)
+    return c_new, tc * o, (i, g, f, o, tc)
+
+
+def forget_bias_vector(units, forget_bias):
+    """[4H]: forget_bias on the f gate (order i, j, f, o), zero elsewhere."""
+    return tf.concat([tf.zeros([2 * units]), tf.fill([units], forget_bias), tf.zeros([units])], 0)
+
+
+@functools.cache
+def _lstm_sequence_fn(forget_bias, masked):
+    @tf.custom_gradient
+    def lstm(seq, shared, W_x, W_hh, c0, h0, *masks):
+        steps = tf.shape(seq)[0]
+        units = W_hh.shape[0]
+        W_T = tf.transpose(tf.concat([W_hh, W_x], 0))  # [4H, H + F]
+        shared_f = shared + tf.cast(forget_bias_vector(units, forget_bias), shared.dtype)[:, None]
+
+        def new_array(rows):
+            # Not cleared after a read: a persistent tape may run grad twice.
+            return tf.TensorArray(seq.dtype, size=steps, element_shape=(rows, None),
+                                  clear_after_read=False)
+
+        def step(t, c, h, i_ta, g_ta, f_ta, o_ta, tc_ta, c_ta, h_ta, hx_ta):
+            hx = tf.concat([h, seq[t]], 0)
+            c_new, h_new, (i, g, f, o, tc) = lstm_step(W_T, hx, shared_f, c,
+                                                       masks[0][t] if masked else None)
+            # Saved for the backward pass: activations, c_{t-1} and the matmul's input.
+            return (t + 1, c_new, h_new, i_ta.write(t, i), g_ta.write(t, g), f_ta.write(t, f),
+                    o_ta.write(t, o), tc_ta.write(t, tc), c_ta.write(t, c), h_ta.write(t, h_new),
+                    hx_ta.write(t, hx))
+
+        loop = tf.while_loop(
+            lambda t, *_: t < steps, step,
+            (0, tf.transpose(c0), tf.transpose(h0)) + tuple(new_array(units) for _ in range(7))
+            + (new_array(units + W_x.shape[0]),))
+        c_T, h_T = loop[1:3]
+        i_ta, g_ta, f_ta, o_ta, tc_ta, c_ta, h_ta, hx_ta = loop[3:]
+
+        def grad(dH, dc_T, dh_T):
+            def back(k, dc, dh, dg_ta):  # dc, dh: [H, B]
+                t = steps - 1 - k
+                if dH is not None:
+                    dh += dH[t]
+                dgates, dc = _lstm_step_grad(
+                    (i_ta.read(t), g_ta.read(t), f_ta.read(t), o_ta.read(t), tc_ta.read(t)),
+                    c_ta.read(t), dh, dc, masks[0][t] if masked else None)
+                return k + 1, dc, tf.matmul(W_hh, dgates), dg_ta.write(t, dgates)
+
+            zeros = tf.zeros_like(c0)
+            _, dc0, dh0, dg_ta = tf.while_loop(
+                lambda k, *_: k < steps, back,
+                (0, tf.transpose(zeros if dc_T is None else dc_T),
+                 tf.transpose(zeros if dh_T is None else dh_T), new_array(4 * units)))
+            return (_lstm_input_grads(dg_ta.stack(), hx_ta.stack(), W_x, shared)
+                    + (tf.transpose(dc0), tf.transpose(dh0)) + (None,) * len(masks))
+
+        return (h_ta.stack(), tf.transpose(c_T), tf.transpose(h_T)), grad
+
+    # Traced once and called by every encoder span and the decoder: tracing
+    # the loops and their gradient costs seconds each time.
+    return tf.function(lstm)
+
+
+def _lstm_step_grad(saved, c_prev, dh, dc, keep_mask):
+    """lstm_step backwards from its gates: saved (i, g, f, o, tanh c_t), and
+    (dh_t, dc_t) -> (the gates' gradient [4H, B], dc_{t-1})."""
+    i, g, f, o, tc = saved
+    d_o = tf.raw_ops.SigmoidGrad(y=o, dy=dh * tc)
+    dc += tf.raw_ops.TanhGrad(y=tc, dy=dh * o)
+    dcm = dc if keep_mask is None else dc * keep_mask
+    d_i = tf.raw_ops.SigmoidGrad(y=i, dy=dcm * g)
+    d_j = tf.raw_ops.TanhGrad(y=g, dy=dcm * i)
+    d_f = tf.raw_ops.SigmoidGrad(y=f, dy=dc * c_prev)
+    return tf.concat([d_i, d_j, d_f, d_o], axis=0), dc * f
+
+
+def _lstm_input_grads(dG, hx, W_x, shared):
+    """Gradients of (seq, shared, W_x, W_hh) from the gates' gradients dG
+    [T, 4H, B] and the matmul's inputs hx [T, H + F, B]."""
+    units = dG.shape[1] // 4
+    # [dW_hh; dW_x]^T = sum_t dgates_t [h_{t-1}; x_t]^T: one contraction
+    # over all steps rather than an accumulation every step.
+    dW_T = tf.einsum('tgb,tkb->gk', dG, hx)
+    d_seq = tf.einsum('fg,tgb->tfb', W_x, dG)
+    d_shared = tf.reduce_sum(dG, 0)
+    if shared.shape[-1] == 1:
+        d_shared = tf.reduce_sum(d_shared, 1, keepdims=True)
+    return d_seq, d_shared, tf.transpose(dW_T[:, units:]), tf.transpose(dW_T[:, :units])
+
+
+def lstm_steps(cell, initial_state):
+    """The samplers' step for an LSTMCell decoder (see LSTMCell.decode_steps).
+
+    lstm_step's math with its gate rows reordered i, f, o, j, so one sigmoid
+    covers three gates and no row block is copied, and nothing saved: a
+    second copy kept for the samplers' speed, which
+    tests/test_kernels.py::test_sampler_step_matches_the_cell holds equal."""
+    units = cell.units
+
+    def prepare(z, num):
+        # The projection of a zero point, not project_static: a compiled graph
+        # fuses the latter's matmul + bias, which rounds differently.
+        shared = cell.project_inputs(tf.zeros([num, 1, POINT_SIZE], cell.W_xh.dtype), z)[:, 0]
+        shared += tf.cast(forget_bias_vector(units, cell.forget_bias), shared.dtype)
+        W_T = tf.transpose(tf.concat([cell.W_hh, cell.W_xh[:POINT_SIZE]], 0))  # [4H, H + 5]
+        i, j, f, o = tf.split(tf.concat([W_T, tf.transpose(shared)], 1), 4, axis=0)
+        W_T, shared = tf.split(tf.concat([i, f, o, j], 0), [W_T.shape[1], num], axis=1)
+        return tuple(tf.transpose(s) for s in initial_state(z, num)), shared, W_T
+
+    def advance(point, state, shared, W_T):
+        c, h = state
+        gates = tf.matmul(W_T, tf.concat([h, tf.transpose(point)], 0)) + shared
+        # Splits of [4, H * N] share its buffer; slicing rows of [4H, N] copies them.
+        sigmoid_gates, j = tf.split(tf.reshape(gates, [4, -1]), [3, 1])
+        i, f, o = tf.unstack(tf.reshape(tf.sigmoid(sigmoid_gates), [3, units, -1]))
+        c = c * f + i * tf.tanh(tf.reshape(j, [units, -1]))
+        h = tf.tanh(c) * o
+        return (c, h), tf.transpose(h)
+    return prepare, advance, 1
