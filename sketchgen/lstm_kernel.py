@@ -124,10 +124,19 @@ def _lstm_input_grads(dG, hx, W_x, shared):
     # over all steps rather than an accumulation every step.
     dW_T = tf.einsum('tgb,tkb->gk', dG, hx)
     d_seq = tf.einsum('fg,tgb->tfb', W_x, dG)
-    d_shared = tf.reduce_sum(dG, 0)
-    if shared.shape[-1] == 1:
-        d_shared = tf.reduce_sum(d_shared, 1, keepdims=True)
+    d_shared = shared_gradient(tf.reduce_sum(dG, 0), shared)
     return d_seq, d_shared, tf.transpose(dW_T[:, units:]), tf.transpose(dW_T[:, :units])
+
+
+def shared_gradient(d_gates, shared):
+    """The gradient of shared [G, B or 1] from the gates' [G, B]: summed over
+    the batch where shared was one column for all.  A trace made for an
+    unknown width also serves width 1, so that case is decided at run time."""
+    width = shared.shape[-1]
+    if width is None:
+        columns = tf.stack([tf.shape(d_gates)[0], tf.shape(shared)[-1], -1])
+        return tf.reduce_sum(tf.reshape(d_gates, columns), 2)
+    return tf.reduce_sum(d_gates, 1, keepdims=True) if width == 1 else d_gates
 
 
 def lstm_steps(cell, initial_state):

@@ -15,7 +15,7 @@ import functools
 from sketchgen import tf_settings  # noqa: F401  (first: TensorFlow's CPU options)
 import tensorflow as tf
 
-from sketchgen.lstm_kernel import POINT_SIZE
+from sketchgen.lstm_kernel import POINT_SIZE, shared_gradient
 
 EPSILON = 1e-3  # Magenta's layer-norm epsilon
 
@@ -129,8 +129,7 @@ def _rows(x, sizes):
 
 def _sum_shared(d_projected, shared):
     """The gradient of shared [G, B or 1] from d_projected [T, G, B]."""
-    d_shared = tf.reduce_sum(d_projected, 0)
-    return tf.reduce_sum(d_shared, 1, keepdims=True) if shared.shape[-1] == 1 else d_shared
+    return shared_gradient(tf.reduce_sum(d_projected, 0), shared)
 
 
 # --------------------------------------------------------------------------
@@ -360,9 +359,8 @@ def _hyper_weight_grads(w, seq, shared, hyper_h0, dr, sums, d_arrays, h_prev, hy
     units, emb = w.W_hh.shape[0], w.zw_b.shape[0] // 8
     d_seq = (tf.einsum('fg,tgb->tfb', w.W_x, d_x_main)
              + tf.einsum('fg,tgb->tfb', w.hyper_W_x, d_q))
-    d_shared = tf.concat([tf.reduce_sum(d_x_main, 0), tf.reduce_sum(d_q, 0)], 0)
-    if shared.shape[-1] == 1:
-        d_shared = tf.reduce_sum(d_shared, 1, keepdims=True)
+    d_shared = shared_gradient(
+        tf.concat([tf.reduce_sum(d_x_main, 0), tf.reduce_sum(d_q, 0)], 0), shared)
     d_W_hh, d_hyper_W_h = tf.split(tf.einsum('tkb,tgb->kg', h_prev, d_h_out), [4 * units, -1], 1)
     d_zw_w, d_zb_w, d_hyper_W_hh = tf.split(tf.einsum('tkb,tgb->kg', hyper_h, d_hyper_out),
                                             [8 * emb, 4 * emb, -1], 1)

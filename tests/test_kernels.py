@@ -113,3 +113,41 @@ def test_sampler_step_matches_the_cell(kind, conditional):
         outputs.append(h)
     expected, _ = scanned_rnn(model.decoder, points, model.initial_state(z, num), z)
     np.testing.assert_allclose(tf.stack(outputs, 1), expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize('kind', ('lstm',) + KERNEL_CELLS)
+def test_a_trace_for_any_batch_serves_a_decoder_only_model(kind):
+    """A conditional model inside fit traces each kernel for a z projection
+    of unknown width [G, None]; a decoder-only model's bias column [G, 1]
+    then runs that same trace, and its gradient must still be summed over
+    the batch (it was returned per sketch, and the backward pass failed)."""
+    rng = np.random.default_rng(5)
+    batch, steps, point, z_size, units = 3, 4, 5, 2, 6
+    cell = {'lstm': lambda: S.LSTMCell(units, dtype='float64'),
+            'layer_norm': lambda: S.LayerNormLSTMCell(units, dtype='float64'),
+            'hyper': lambda: S.HyperLSTMCell(units, hyper_units=4, hyper_embedding_size=3,
+                                             dtype='float64')}[kind]()
+    cell.build(point + z_size)
+    randomize(cell.weights, rng)
+    seq = tf.constant(rng.normal(size=(batch, steps, point)), tf.float64)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, steps, point], tf.float64),
+                                  tf.TensorSpec([None, z_size], tf.float64)])
+    def conditional_gradients(seq, z):
+        with tf.GradientTape() as tape:
+            tape.watch(seq)
+            hidden, _ = S.run_rnn(cell, seq, cell.zero_state(tf.shape(seq)[0]), z)
+            loss = tf.reduce_sum(hidden)
+        return tape.gradient(loss, [seq] + cell.trainable_variables)
+
+    conditional_gradients(seq, tf.constant(rng.normal(size=(batch, z_size)), tf.float64))
+
+    def decoder_only_gradients(run):
+        with tf.GradientTape() as tape:
+            tape.watch(seq)
+            hidden, _ = run(cell, seq, cell.zero_state(batch))
+            loss = tf.reduce_sum(hidden)
+        return tape.gradient(loss, [seq] + cell.trainable_variables)
+
+    for ours, autodiff in zip(decoder_only_gradients(S.run_rnn), decoder_only_gradients(scanned_rnn)):
+        np.testing.assert_allclose(ours, autodiff, rtol=0, atol=1e-10)
