@@ -1,7 +1,6 @@
 """tf.distribute for the training command: the strategy, who is chief, and
-the one adapter Keras' fit needs across workers.
-
-Import seq2seqVAE before this module (it sets TensorFlow's CPU options)."""
+the one adapter Keras' fit needs across workers."""
+from sketchgen import tf_settings  # noqa: F401  (first: TensorFlow's CPU options)
 import tensorflow as tf
 
 

@@ -1,7 +1,5 @@
 """Experiment folders: a new run's (never shared), and the lock a run holds
-on its folder while it trains.
-
-Import seq2seqVAE before this module (it sets TensorFlow's CPU options)."""
+on its folder while it trains."""
 import os
 
 import seq2seqVAE as S

@@ -2,9 +2,7 @@
 from fixed z and of reconstructions of fixed validation sketches, written
 as samples/step_NNNNNNN.svg, samples/latest.svg and TensorBoard images;
 once a run, its hyper-parameters for TensorBoard's HParams dashboard and
-its settings as text.
-
-Import seq2seqVAE before this module (it sets TensorFlow's CPU options)."""
+its settings as text."""
 import json
 import os
 

@@ -5,6 +5,7 @@ import shutil
 import sys
 import time
 
+from sketchgen import tf_settings  # noqa: F401  (first: TensorFlow's CPU options)
 import keras
 
 BAR_WIDTH = 20

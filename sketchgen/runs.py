@@ -1,6 +1,4 @@
-"""`seq2seqVAE_train.py --list`: one line per run in an experiments folder.
-
-Import seq2seqVAE before this module (it sets TensorFlow's CPU options)."""
+"""`seq2seqVAE_train.py --list`: one line per run in an experiments folder."""
 import json
 import os
 import re

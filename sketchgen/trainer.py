@@ -1,7 +1,5 @@
 """The training loop: batches by step, validation and checkpoints at each
-interval's end, exact resume, a clean stop on NaN or on SIGINT/SIGTERM.
-
-Import seq2seqVAE before this module (it sets TensorFlow's CPU options)."""
+interval's end, exact resume, a clean stop on NaN or on SIGINT/SIGTERM."""
 import functools
 import glob
 import itertools
