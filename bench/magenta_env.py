@@ -24,6 +24,7 @@ Command line (passes the arguments to the worker, prints its JSON lines)::
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -31,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import zipfile
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -216,6 +218,40 @@ def _tail(path: str, limit: int = 6000) -> str:
         return "<no stderr>"
 
 
+@contextlib.contextmanager
+def _killed_after(proc, timeout):
+    """Kills proc once timeout seconds pass (None: never); yields a list
+    that is non-empty if it did."""
+    timed_out = []
+    timer = None
+    if timeout is not None:
+        timer = threading.Timer(timeout, lambda: (timed_out.append(True), proc.kill()))
+        timer.daemon = True
+        timer.start()
+    try:
+        yield timed_out
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
+def _read_records(proc, on_record):
+    """The worker's JSON lines as they arrive -> (records, exit status)."""
+    records = []
+    try:
+        for line in proc.stdout:
+            rec = _parse_line(line)
+            if rec is not None:
+                records.append(rec)
+                if on_record is not None:
+                    on_record(rec)
+        return records, proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+
+
 def run_worker(args: Sequence[str], timeout: Optional[float] = None, *,
                cache_dir: Optional[os.PathLike | str] = None,
                on_record: Optional[Callable[[dict], None]] = None,
@@ -232,7 +268,6 @@ def run_worker(args: Sequence[str], timeout: Optional[float] = None, *,
     """
     path = ensure_magenta(cache_dir)
     cmd = [sys.executable, str(WORKER), *map(str, args)]
-    records: list[dict] = []
     keep = stderr_path is not None
     if not keep:
         fd, stderr_path = tempfile.mkstemp(prefix="magenta-worker-",
@@ -243,34 +278,8 @@ def run_worker(args: Sequence[str], timeout: Optional[float] = None, *,
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err,
                                     stdin=subprocess.DEVNULL, text=True,
                                     env=worker_env(path, overrides=env_overrides))
-            timer = None
-            timed_out = []
-            if timeout is not None:
-                import threading
-
-                def _kill():
-                    timed_out.append(True)
-                    proc.kill()
-
-                timer = threading.Timer(timeout, _kill)
-                timer.daemon = True
-                timer.start()
-            try:
-                assert proc.stdout is not None
-                for line in proc.stdout:
-                    rec = _parse_line(line)
-                    if rec is not None:
-                        records.append(rec)
-                        if on_record is not None:
-                            on_record(rec)
-                rc = proc.wait()
-            except BaseException:
-                proc.kill()
-                proc.wait()
-                raise
-            finally:
-                if timer is not None:
-                    timer.cancel()
+            with _killed_after(proc, timeout) as timed_out:
+                records, rc = _read_records(proc, on_record)
         if timed_out:
             raise MagentaWorkerError(
                 f"magenta worker timed out after {timeout}s: {' '.join(cmd)}\n"

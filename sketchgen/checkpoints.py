@@ -99,7 +99,6 @@ def load_model(path, checkpoint=None, **overrides):
     return model
 
 
-
 # --------------------------------------------------------------------------
 # Magenta's checkpoints, @magenta/sketch files and pretrained models.
 # --------------------------------------------------------------------------

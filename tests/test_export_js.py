@@ -48,6 +48,7 @@ def run_library(model_path, rows, tmp_path):
 
 @needs_node
 @pytest.mark.parametrize('conditional', [True, False])
+@pytest.mark.slow
 def test_library_matches_model(models, tmp_path, conditional):
     model = models[conditional]
     path = tmp_path / 'model.json'
@@ -186,6 +187,7 @@ def server(tmp_path):
 
 @needs_node
 @pytest.mark.skipif(CHROMIUM is None, reason='needs chromium (.ci/install_js.sh)')
+@pytest.mark.slow
 def test_browser_example_draws(models, server, tmp_path):
     base, model_path = server
     model = models[True]

@@ -69,6 +69,7 @@ def test_kernel_matches_autodiff_of_the_cell(kind, inputs, masked):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
 
 
+@pytest.mark.slow
 def test_model_gradients_match_the_scanned_cells(monkeypatch):
     """A training step's costs and gradients of a whole model with
     layer-norm encoders and a hyper decoder (recurrent dropout, input
@@ -116,6 +117,7 @@ def test_sampler_step_matches_the_cell(kind, conditional):
 
 
 @pytest.mark.parametrize('kind', ('lstm',) + KERNEL_CELLS)
+@pytest.mark.slow
 def test_a_trace_for_any_batch_serves_a_decoder_only_model(kind):
     """A conditional model inside fit traces each kernel for a z projection
     of unknown width [G, None]; a decoder-only model's bias column [G, 1]

@@ -210,6 +210,7 @@ def test_schedules_follow_magentas_formulas():
 
 
 @pytest.mark.parametrize('kind', S.CELL_TYPES)
+@pytest.mark.slow
 def test_small_model_learns(kind):
     """30 Adam steps on one fixed batch bring the cost well down."""
     keras.utils.set_random_seed(5)
@@ -288,6 +289,7 @@ def test_fused_lstm_matches_autodiff_of_the_cell(masked, shared_by):
 
 
 @pytest.mark.parametrize('kind', S.CELL_TYPES)
+@pytest.mark.slow
 def test_bfloat16_policy_runs_in_bfloat16_with_float32_weights_and_losses(kind):
     """dtype='mixed_bfloat16': the same weights give nearly the same costs (bf16
     keeps 8 bits of mantissa), yet not bit-identical ones; weights, gradients,
@@ -321,6 +323,7 @@ def test_bfloat16_policy_runs_in_bfloat16_with_float32_weights_and_losses(kind):
 
 
 @pytest.mark.parametrize('user_value', [None, '0'])
+@pytest.mark.slow
 def test_importing_sets_tensorflow_settings_unless_the_user_did(user_value):
     """seq2seqVAE sets TF_CPU_SETTINGS before TensorFlow starts (TensorFlow
     then logs that oneDNN is on); a value the user set wins."""

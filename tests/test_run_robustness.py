@@ -180,6 +180,7 @@ class Killed(Exception):
     """Stands for a kill: the run ends where it is, without saving."""
 
 
+@pytest.mark.slow
 def test_resume_before_first_checkpoint_starts_at_step_0(data_dir, tmp_path, base, monkeypatch):
     with monkeypatch.context() as patch:
         patch.setattr(T.Trainer, 'train', lambda self, end_step: (_ for _ in ()).throw(Killed()))
@@ -216,6 +217,7 @@ def test_a_live_run_holds_its_folder(base, tmp_path):
     assert files(exp_dir) == before  # the holder removed its lock when it ended
 
 
+@pytest.mark.slow
 def test_only_the_chief_takes_the_lock(base, tmp_path, monkeypatch):
     exp_dir = copy_experiment(base.exp_dir, tmp_path)
     monkeypatch.setattr(T, 'is_chief', lambda strategy: False)
@@ -227,6 +229,7 @@ def test_only_the_chief_takes_the_lock(base, tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------------------
 # A full disk
+@pytest.mark.slow
 def test_full_disk_stops_with_one_line_and_keeps_the_last_checkpoint(base, tmp_path,
                                                                     monkeypatch):
     exp_dir = copy_experiment(base.exp_dir, tmp_path)
@@ -333,6 +336,7 @@ def test_truncated_best_weights_are_one_line(base, tmp_path, data_dir, command):
 # Settings
 @pytest.mark.parametrize('flag, hparam, validations', [
     (None, 3, [3, 6]), (2, 3, [2, 4, 6])])
+@pytest.mark.slow
 def test_save_every_in_hparams_is_the_validation_interval(data_dir, tmp_path, flag, hparam,
                                                           validations):
     more = ('--max_steps', 6) + (('--save_every', flag) if flag else ())
@@ -365,6 +369,7 @@ def test_bad_hyper_parameter_is_one_line(data_dir, tmp_path, hparams, problem):
     assert not os.listdir(tmp_path)
 
 
+@pytest.mark.slow
 def test_resume_accepts_the_command_retyped_and_lists_what_differs(base, data_dir, tmp_path):
     exp_dir = copy_experiment(base.exp_dir, tmp_path)
     before = files(exp_dir)

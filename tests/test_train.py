@@ -366,6 +366,7 @@ def test_checkpoint_of_another_configuration_is_refused(base, tmp_path):
     assert 'cannot resume from this checkpoint' in message and 'another configuration' in message
 
 
+@pytest.mark.slow
 def test_nan_cost_stops_and_keeps_the_last_good_checkpoint(base, tmp_path):
     # A learning rate of 1e30 from step 20 on: the weights blow up at once.
     exp_dir = copy_experiment(base.exp_dir, tmp_path)
@@ -478,6 +479,7 @@ def test_evaluate_prints_costs_masked_and_unmasked(base):
     assert rows['valid', False][0] == pytest.approx(best_cost, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_checkpoint_and_initial_epoch_start_the_schedules_there(base, tmp_path, data_dir):
     best = S.experiment_paths(base.exp_dir)['best']
     result = run(*train_args(data_dir, tmp_path, '--checkpoint', best, '--initial_epoch', 2,
