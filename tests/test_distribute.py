@@ -18,8 +18,8 @@ import sys
 import numpy as np
 import pytest
 
-from experiment_files import checkpoint_values, latest_checkpoint
-
+# Helpers that import TensorFlow (experiment_files) are imported inside the
+# tests, never by the worker processes, which split the CPU first.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
@@ -280,6 +280,7 @@ def validations(text):
 def test_multi_worker_trains_and_resumes_through_the_command(data_dir, tmp_path):
     """A chief and a worker on loopback train one epoch, then resume for a
     second; the same two epochs on one device."""
+    from experiment_files import latest_checkpoint
     experiments, scratch = tmp_path / 'experiments', tmp_path / 'tmp'
     scratch.mkdir()
     exp_dir = experiments / 'b' / 'exp'
@@ -331,6 +332,7 @@ def test_multi_worker_trains_and_resumes_through_the_command(data_dir, tmp_path)
 def test_resume_under_mirrored(data_dir, tmp_path):
     """Two epochs in one go, and one epoch then resumed, on two replicas
     (with dropout and sampled z: each run draws the same numbers)."""
+    from experiment_files import checkpoint_values, latest_checkpoint
     experiments = tmp_path / 'experiments'
     args = train_args(data_dir, experiments, HPARAMS, '--strategy', 'mirrored')
     commands = [(tmp_path / 'base.npz', args + ['--epochs', '2']),
@@ -340,7 +342,7 @@ def test_resume_under_mirrored(data_dir, tmp_path):
     with open(tmp_path / 'commands.json', 'w') as f:
         json.dump([(str(path), argv) for path, argv in commands], f)
     result = run_script('train-mirrored', tmp_path / 'commands.json')
-    assert f'Resumed {experiments / "a" / "exp_0"} at step {BATCHES}' in result.stdout
+    assert f'Resumed {experiments / "b" / "exp_0"} at step {BATCHES}' in result.stdout
     assert result.stdout.count(f'Done at step {2 * BATCHES};') == 2
     replicas, base = load_weights(tmp_path / 'base.npz')
     assert replicas == 2
