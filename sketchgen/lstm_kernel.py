@@ -149,9 +149,7 @@ def lstm_steps(cell, initial_state):
     units = cell.units
 
     def prepare(z, num):
-        # The projection of a zero point, not project_static: a compiled graph
-        # fuses the latter's matmul + bias, which rounds differently.
-        shared = cell.project_inputs(tf.zeros([num, 1, POINT_SIZE], cell.W_xh.dtype), z)[:, 0]
+        shared = cell.project_static(z, num)
         shared += tf.cast(forget_bias_vector(units, cell.forget_bias), shared.dtype)
         W_T = tf.transpose(tf.concat([cell.W_hh, cell.W_xh[:POINT_SIZE]], 0))  # [4H, H + 5]
         i, j, f, o = tf.split(tf.concat([W_T, tf.transpose(shared)], 1), 4, axis=0)
