@@ -18,13 +18,12 @@ pages to start from (the library's own zeroState() is zeros).
 """
 import argparse
 import os
-import sys
 
 import numpy as np
 
 import seq2seqVAE as S
 import utils
-from sketchgen import sketch_js
+from sketchgen import cli, sketch_js
 from sketchgen.pretrained import PretrainedError
 from sketchgen.sketch_js import NUM_MIXTURE as JS_NUM_MIXTURE
 from sketchgen.sketch_js import STROKE_INPUTS
@@ -217,12 +216,9 @@ def main_export(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
+    with cli.failing_on(ExportError, FileNotFoundError, utils.SketchDataError,
+                        sketch_js.SketchJSError, PretrainedError):
         line = main_export(args) if args.import_source is None else main_import(args)
-    except (ExportError, FileNotFoundError, utils.SketchDataError, sketch_js.SketchJSError,
-            PretrainedError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        sys.exit(2)
     print(line)
 
 
