@@ -32,15 +32,19 @@ class SketchJSError(ValueError):
     """A file that is not a model in this format (one line naming it)."""
 
 
+def _steps(array):
+    """`array` in whole quantisation steps, as the library stores it."""
+    return np.round(np.asarray(array, np.float64) / QUANT_STEP)
+
+
 def quantize(array):
     """float array -> the library's base64 int16 string (little-endian)."""
-    q = np.round(np.asarray(array, np.float64).ravel() / QUANT_STEP).astype('<i2')
-    return base64.b64encode(q.tobytes()).decode('ascii')
+    return base64.b64encode(_steps(array).ravel().astype('<i2').tobytes()).decode('ascii')
 
 
 def rounded(array):
     """`array` as the library reads it back after quantize()."""
-    return np.round(np.asarray(array, np.float64) / QUANT_STEP) * QUANT_STEP
+    return _steps(array) * QUANT_STEP
 
 
 # --------------------------------------------------------------------------
