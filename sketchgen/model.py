@@ -8,6 +8,7 @@ from sketchgen.cells import make_cell, run_rnn
 
 
 ENCODER_SEGMENTS = 4  # time spans of the encoder's shrinking batch (see _encode_direction)
+EVAL_SKETCHES = 1000  # sketches per call of evaluate_costs' network (whole batches)
 
 
 # --------------------------------------------------------------------------
@@ -33,10 +34,18 @@ def bivariate_normal(x1, x2, mu1, mu2, s1, s2, rho):
     return tf.exp(-z / (2.0 * one_minus_rho2)) / (2.0 * np.pi * s1s2 * tf.sqrt(one_minus_rho2))
 
 
-def reconstruction_loss(params, target, mask_pen_loss=False):
+def batch_mean(x, batch_size=None):
+    """Mean of x [N, ...]; with batch_size, the mean of each consecutive
+    batch_size rows, [N / batch_size]."""
+    if batch_size is None:
+        return tf.reduce_mean(x)
+    return tf.reduce_mean(tf.reshape(x, [-1, batch_size * tf.size(x[0])]), 1)
+
+
+def reconstruction_loss(params, target, mask_pen_loss=False, batch_size=None):
     """L_R of the paper (eq. 9): offset loss L_s, zero after the sketch ends,
     plus pen-state loss L_p (also masked when evaluating with masking); the
-    mean is over batch x max_seq_len, as Magenta divides."""
+    mean is over batch x max_seq_len, as Magenta divides (see batch_mean)."""
     x1, x2 = target[..., 0:1], target[..., 1:2]
     pen_target = target[..., 2:5]
     density = bivariate_normal(x1, x2, params['mu1'], params['mu2'], params['sigma1'],
@@ -48,12 +57,13 @@ def reconstruction_loss(params, target, mask_pen_loss=False):
                                                        logits=params['pen_logits'])
     if mask_pen_loss:
         pen_loss *= not_ended
-    return tf.reduce_mean(offset_loss + pen_loss)
+    return batch_mean(offset_loss + pen_loss, batch_size)
 
 
-def kl_loss(mu, presig, kl_tolerance):
-    """KL(q(z|x) || N(0, I)) averaged over batch and z, floored at the tolerance."""
-    kl = -0.5 * tf.reduce_mean(1.0 + presig - tf.square(mu) - tf.exp(presig))
+def kl_loss(mu, presig, kl_tolerance, batch_size=None):
+    """KL(q(z|x) || N(0, I)) averaged over batch and z, floored at the
+    tolerance (per batch: see batch_mean)."""
+    kl = -0.5 * batch_mean(1.0 + presig - tf.square(mu) - tf.exp(presig), batch_size)
     context = tf.distribute.get_replica_context()
     if context is not None and context.num_replicas_in_sync > 1:
         # Under tf.distribute each replica holds part of the batch: floor the
@@ -273,16 +283,18 @@ class Seq2seqModel(keras.Model):
         return self.mixture(tf.cast(output, tf.float32)), mu, presig
 
     def compute_costs(self, x, seq_len, training=False, use_mean_z=False, mask_pen_loss=False,
-                      eps=None):
+                      eps=None, batch_size=None):
+        """(r_cost, kl_cost) of the batch; with batch_size, x holds several
+        batches of batch_size sketches and each gets its own costs, [N / batch_size]."""
         params, mu, presig = self(dict(strokes=x, seq_len=seq_len), training=training,
                                   use_mean_z=use_mean_z, eps=eps)
         # Magenta masks the pen loss of models built with is_training=False.
         r_cost = reconstruction_loss(params, tf.cast(x[:, 1:], tf.float32),
-                                     mask_pen_loss or not self.hps.is_training)
+                                     mask_pen_loss or not self.hps.is_training, batch_size)
         if self.hps.conditional:
-            kl_cost = kl_loss(mu, presig, self.hps.kl_tolerance)
+            kl_cost = kl_loss(mu, presig, self.hps.kl_tolerance, batch_size)
         else:
-            kl_cost = tf.zeros([])
+            kl_cost = tf.zeros_like(r_cost)
         return r_cost, kl_cost
 
     def train_step(self, data):
@@ -335,13 +347,27 @@ def evaluate_costs(model, data_loader, use_mean_z=True, mask_pen_loss=False):
     """Average cost, r_cost and kl_cost over get_batch(0 .. num_batches-1),
     without dropout, as Magenta's evaluate_model.  As there, cost weighs KL
     by kl_weight_start (Magenta's eval model never anneals its KL weight),
-    so costs compare across training steps."""
-    costs = model.cached_function(f'costs mean_z={use_mean_z} masked={mask_pen_loss}',
-                      lambda: tf.function(lambda x, seq_len: model.compute_costs(
-                          x, seq_len, use_mean_z=use_mean_z, mask_pen_loss=mask_pen_loss)))
+    so costs compare across training steps.
+
+    Up to EVAL_SKETCHES sketches (whole batches) go through the network in
+    one call, which keeps its matmuls busier than one batch does, yet every
+    batch has its own costs, so KL's floor applies per batch as in Magenta."""
+    batch_size = data_loader.batch_size
+    costs = model.cached_function(
+        f'costs mean_z={use_mean_z} masked={mask_pen_loss} batch={batch_size}',
+        lambda: tf.function(
+            lambda x, seq_len: model.compute_costs(x, seq_len, use_mean_z=use_mean_z,
+                                                   mask_pen_loss=mask_pen_loss,
+                                                   batch_size=batch_size),
+            input_signature=[tf.TensorSpec([None, None, 5], tf.float32),
+                             tf.TensorSpec([None], tf.int32)]))
+    per_call = max(1, EVAL_SKETCHES // batch_size)
     totals = np.zeros(2)
-    for i in range(data_loader.num_batches):
-        _, x, seq_len = data_loader.get_batch(i)
-        totals += [float(c) for c in costs(tf.constant(x, tf.float32), tf.constant(seq_len, tf.int32))]
+    for first in range(0, data_loader.num_batches, per_call):
+        batches = [data_loader.get_batch(i)
+                   for i in range(first, min(first + per_call, data_loader.num_batches))]
+        x, seq_len = (np.concatenate([batch[k] for batch in batches]) for k in (1, 2))
+        r_costs, kl_costs = costs(tf.constant(x, tf.float32), tf.constant(seq_len, tf.int32))
+        totals += [np.sum(r_costs.numpy(), dtype=np.float64), np.sum(kl_costs.numpy(), dtype=np.float64)]
     r_cost, kl_cost = totals / data_loader.num_batches
     return dict(cost=r_cost + model.hps.kl_weight_start * kl_cost, r_cost=r_cost, kl_cost=kl_cost)

@@ -13,6 +13,8 @@ import keras
 import tensorflow as tf
 
 import seq2seqVAE as S
+import sketchgen.model
+import utils
 from tiny import tiny_hps
 
 
@@ -124,6 +126,37 @@ def test_decoder_only_model_has_no_encoder_and_zero_kl():
     x, lengths = random_batch(hps, np.random.default_rng(2))
     r_cost, kl_cost = model.compute_costs(x, lengths)
     assert float(kl_cost) == 0.0 and np.isfinite(float(r_cost))
+
+
+def test_evaluation_costs_each_batch_on_its_own(monkeypatch):
+    """evaluate_costs runs several batches per call, yet floors KL per batch,
+    as Magenta's evaluate_model does batch by batch: with the tolerance
+    between the batches' own KLs, flooring them together would differ."""
+    hps = small_hps(batch_size=3)
+    model = S.Seq2seqModel(hps, seed=4)
+    rng = np.random.default_rng(5)
+    for layer in (model.mu_layer, model.presig_layer):  # KL of order 1, not Magenta's ~1e-6 at init
+        layer.kernel.assign(rng.normal(scale=0.5, size=layer.kernel.shape))
+    sketches = []
+    for scale in (0.1, 1.0, 3.0, 10.0, 30.0):  # batches apart in KL (longer sketches last)
+        for n in range(3):
+            length = 4 + 2 * len(sketches)
+            sketch = np.zeros((length, 3), np.float32)
+            sketch[:, :2] = rng.normal(size=(length, 2)) * scale
+            sketch[:, 2] = rng.random(length) < 0.2
+            sketches.append(sketch)
+    loader = utils.DataLoader(sketches, batch_size=3, max_seq_length=hps.max_seq_len)
+    model.hps.kl_tolerance = 0.0
+    r_costs, kl_raw = np.transpose([
+        [float(c) for c in model.compute_costs(x, seq_len, use_mean_z=True)]
+        for _, x, seq_len in map(loader.get_batch, range(loader.num_batches))])
+    model.hps.kl_tolerance = float(np.median(kl_raw))
+    assert kl_raw.min() < model.hps.kl_tolerance < kl_raw.max()
+    monkeypatch.setattr(sketchgen.model, 'EVAL_SKETCHES', 6)  # calls of 2, 2 and 1 batches
+    costs = S.evaluate_costs(model, loader)
+    np.testing.assert_allclose(costs['r_cost'], r_costs.mean(), rtol=1e-6)
+    np.testing.assert_allclose(costs['kl_cost'],
+                               np.maximum(kl_raw, model.hps.kl_tolerance).mean(), rtol=1e-6)
 
 
 def test_dropout_only_when_training():
