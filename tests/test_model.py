@@ -139,7 +139,7 @@ def test_evaluation_costs_each_batch_on_its_own(monkeypatch):
         layer.kernel.assign(rng.normal(scale=0.5, size=layer.kernel.shape))
     sketches = []
     for scale in (0.1, 1.0, 3.0, 10.0, 30.0):  # batches apart in KL (longer sketches last)
-        for n in range(3):
+        for _ in range(3):
             length = 4 + 2 * len(sketches)
             sketch = np.zeros((length, 3), np.float32)
             sketch[:, :2] = rng.normal(size=(length, 2)) * scale
