@@ -10,7 +10,7 @@ import os
 import sys
 
 from sketchgen import convert
-from sketchgen.cli import fail
+from sketchgen.cli import fail, failing_on
 from sketchgen.messages import one_line
 from utils import SketchDataError
 
@@ -65,11 +65,10 @@ def main(argv=None):
         epsilon=args.epsilon, max_len=args.max_len, tolerance=args.tolerance,
         recognized=args.recognized, countrycodes=tuple(args.countrycode),
         max_sketches=args.max_sketches, strict=args.strict)
-    try:
+    # The whole message on one line: a parser error it wraps may span several.
+    with failing_on(SketchDataError, OSError, message=one_line):
         line, skip_reasons = convert.build_dataset(
             args.inputs, args.out, options, args.split, args.seed, args.preview)
-    except (SketchDataError, OSError) as err:
-        fail(one_line(err))
     for reason in skip_reasons:
         print(f'skipped {reason}', file=sys.stderr)
     print(line)

@@ -15,12 +15,13 @@ def fail(message):
 
 
 @contextlib.contextmanager
-def failing_on(*errors):
-    """Turns these errors, whose messages name the file or flag, into fail()."""
+def failing_on(*errors, message=first_line):
+    """Turns these errors, whose messages name the file or flag, into
+    fail(message(err)): by default the message's first line."""
     try:
         yield
     except errors as err:
-        fail(first_line(err))
+        fail(message(err))
 
 
 def write_or_fail(path, write):
