@@ -36,7 +36,9 @@ def lstm_step(W_T, hx, shared_f, c, keep_mask=None):
     bias).  Dropout on the candidate only (Semeniuta et al. 2016).
     -> (c_t, h_t, (i, g, f, o, tanh c_t) for the backward pass)."""
     gates = tf.matmul(W_T, hx) + shared_f
-    i, j, f, o = tf.split(gates, 4, axis=0)
+    # Unstacking [4, H, B] shares the gates' buffer; splitting rows of [4H, B]
+    # copies them unless B is a multiple of 16.
+    i, j, f, o = tf.unstack(tf.reshape(gates, [4, W_T.shape[0] // 4, -1]))
     i, g, f, o = tf.sigmoid(i), tf.tanh(j), tf.sigmoid(f), tf.sigmoid(o)
     c_new = c * f + i * (g if keep_mask is None else g * keep_mask)
     tc = tf.tanh(c_new)
