@@ -3,7 +3,8 @@
 Every cell has the same methods, so callers never ask which cell they hold:
 - `project_static(static)`: the input projection shared by all steps;
 - `run_sequence(seq, state, static, keep_masks)`: a whole sequence through
-  the cell's kernel (sketchgen.lstm_kernel, sketchgen.norm_kernels);
+  the cell's kernel (sketchgen.lstm_kernel, sketchgen.norm_kernels),
+  outputs in the kernels' layout [T, H, B];
 - `decode_steps(initial_state)`: one step at a time, for the samplers;
 - `project_inputs` and `step`: one step, batch-major, the autodiff reference
   the tests scan.  The step math is written once, feature-major, in the
@@ -96,7 +97,7 @@ class LSTMCell(keras.layers.Layer):
         hidden, c, h = lstm_sequence(_feature_major(seq), tf.transpose(self.project_static(static)),
                                      self.W_xh[:seq.shape[-1]], self.W_hh, *state, keep_masks,
                                      self.forget_bias)
-        return _batch_major(hidden), (c, h)
+        return hidden, (c, h)
 
     def decode_steps(self, initial_state):
         """The decoder one step at a time, for the samplers: (prepare, advance,
@@ -158,7 +159,7 @@ class LayerNormLSTMCell(LSTMCell):
         hidden, c, h = norm_kernels.layer_norm_sequence(
             _feature_major(seq), tf.transpose(self.project_static(static)),
             self.W_xh[:seq.shape[-1]], self.W_hh, norms, *state, keep_masks, self.forget_bias)
-        return _batch_major(hidden), (c, h)
+        return hidden, (c, h)
 
     def decode_steps(self, initial_state):
         """See LSTMCell.decode_steps: the layer-norm kernel's step."""
@@ -253,7 +254,7 @@ class HyperLSTMCell(LayerNormLSTMCell):
         hidden, final = norm_kernels.hyper_sequence(
             _feature_major(seq), tf.transpose(self.project_static(static)),
             self.kernel_weights(seq.shape[-1]), state, keep_masks, self.forget_bias)
-        return _batch_major(hidden), final
+        return hidden, final
 
     def decode_steps(self, initial_state):
         """See LSTMCell.decode_steps: the hyper kernel's step; its state
@@ -283,13 +284,14 @@ def make_cell(kind, units, name, dtype=None):
     return CELLS[kind](units, name=name, dtype=dtype)
 
 
-def run_rnn(cell, seq, state, static=None, keep_masks=None):
+def run_rnn(cell, seq, state, static=None, keep_masks=None, feature_major=False):
     """Runs `cell` over inputs seq [B, T, F] (+ static [B, S], features shared
     by all steps) from `state`, with the cell's whole-sequence kernel (its
     `step` over all steps, hand-written backward pass).  keep_masks [T, H, B]:
     recurrent-dropout masks already scaled by 1/keep.  Returns (outputs h
-    [B, T, H], final state)."""
-    return cell.run_sequence(seq, state, static, keep_masks)
+    [B, T, H], or the kernels' [T, H, B] if feature_major, final state)."""
+    hidden, final = cell.run_sequence(seq, state, static, keep_masks)
+    return (hidden if feature_major else _batch_major(hidden)), final
 
 
 def _feature_major(seq):

@@ -220,11 +220,12 @@ class Seq2seqModel(keras.Model):
             active = tf.maximum(tf.reduce_sum(tf.cast(lengths > start, tf.int32)), 1)
             part = seq[:active, start:end]
             hidden, state = run_rnn(cell, part, tuple(s[:active] for s in state),
-                                    keep_masks=self._recurrent_masks(cell, part, training))
+                                    keep_masks=self._recurrent_masks(cell, part, training),
+                                    feature_major=True)
             ends_here = tf.where((lengths > start) & (lengths <= end))[:, 0]
             ends_here = tf.cast(ends_here, tf.int32)
-            last_h.append(tf.gather_nd(hidden, tf.stack(
-                [ends_here, tf.gather(lengths, ends_here) - 1 - start], axis=1)))
+            last_h.append(_columns_at(hidden, tf.gather(lengths, ends_here) - 1 - start,
+                                      ends_here))
             positions.append(tf.gather(order, ends_here))
         return tf.dynamic_stitch(positions, last_h)
 
@@ -257,10 +258,20 @@ class Seq2seqModel(keras.Model):
                                       hps.input_dropout_prob)
                 strokes, z = tf.concat([strokes, z_seq], -1), None
         hidden, final = run_rnn(self.decoder, strokes, state, z if hps.conditional else None,
-                                self._recurrent_masks(self.decoder, strokes, training))
+                                self._recurrent_masks(self.decoder, strokes, training),
+                                feature_major=True)
         if training and hps.use_output_dropout:
             hidden = self._dropout(hidden, hps.output_dropout_prob)
-        return self.output_layer(hidden), final
+        return self._output(hidden), final
+
+    def _output(self, hidden):
+        """The output layer on the kernel's [T, H, B] -> [B, T, 3 + 6M]: each
+        step's [H, B] block goes through the layer's weights, so only the
+        output, 4x smaller than the hidden states, is transposed."""
+        layer = self.output_layer
+        kernel, bias = (tf.cast(w, self.compute_dtype) for w in (layer.kernel, layer.bias))
+        output = tf.matmul(kernel, hidden, transpose_a=True) + bias[:, None]
+        return tf.transpose(output, [2, 0, 1])
 
     def _dropout(self, x, keep_prob):
         return x * self._keep_masks(tf.shape(x), keep_prob)
@@ -323,6 +334,14 @@ class Seq2seqModel(keras.Model):
         x, seq_len, _ = _unpack(data)
         r_cost, kl_cost = self.compute_costs(x, seq_len, use_mean_z=True)
         return dict(cost=r_cost + self.hps.kl_weight_start * kl_cost, r_cost=r_cost, kl_cost=kl_cost)
+
+
+def _columns_at(hidden, steps, columns):
+    """hidden [T, H, B] at (steps[i], :, columns[i]) -> [N, H], gathered from
+    the flat array rather than from a transposed copy of it."""
+    units, batch = hidden.shape[1], tf.shape(hidden)[2]
+    index = (steps[:, None] * units + tf.range(units)[None]) * batch + columns[:, None]
+    return tf.gather(tf.reshape(hidden, [-1]), index)
 
 
 def _unpack(data):

@@ -12,14 +12,16 @@ from test_model import random_batch, small_hps
 KERNEL_CELLS = ('layer_norm', 'hyper')
 
 
-def scanned_rnn(cell, seq, state, static=None, keep_masks=None):
+def scanned_rnn(cell, seq, state, static=None, keep_masks=None, feature_major=False):
     """run_rnn's contract, by tf.scan over cell.step (autodiff does the backward pass)."""
     elems = [tf.transpose(cell.project_inputs(seq, static), [1, 0, 2])]
     if keep_masks is not None:
         elems.append(tf.transpose(keep_masks, [0, 2, 1]))
     states = tf.scan(lambda prev, x: cell.step(x[0], prev, x[1] if keep_masks is not None else None),
                      tuple(elems), initializer=tuple(state))
-    return tf.transpose(cell.output(states), [1, 0, 2]), tuple(s[-1] for s in states)
+    hidden = cell.output(states)  # [T, B, H]
+    return (tf.transpose(hidden, [0, 2, 1] if feature_major else [1, 0, 2]),
+            tuple(s[-1] for s in states))
 
 
 def randomize(weights, rng):
