@@ -267,7 +267,7 @@ class Seq2seqModel(keras.Model):
     def _output(self, hidden):
         """The output layer on the kernel's [T, H, B] -> [B, T, 3 + 6M]: each
         step's [H, B] block goes through the layer's weights, so only the
-        output, 4x smaller than the hidden states, is transposed."""
+        output (3 + 6M rows a step against the hidden states' H) is transposed."""
         layer = self.output_layer
         kernel, bias = (tf.cast(w, self.compute_dtype) for w in (layer.kernel, layer.bias))
         output = tf.matmul(kernel, hidden, transpose_a=True) + bias[:, None]
@@ -339,8 +339,9 @@ class Seq2seqModel(keras.Model):
 def _columns_at(hidden, steps, columns):
     """hidden [T, H, B] at (steps[i], :, columns[i]) -> [N, H], gathered from
     the flat array rather than from a transposed copy of it."""
-    units, batch = hidden.shape[1], tf.shape(hidden)[2]
-    index = (steps[:, None] * units + tf.range(units)[None]) * batch + columns[:, None]
+    steps, columns = tf.cast(steps, tf.int64), tf.cast(columns, tf.int64)  # T*H*B may pass 2^31
+    units, batch = hidden.shape[1], tf.shape(hidden, out_type=tf.int64)[2]
+    index = (steps[:, None] * units + tf.range(units, dtype=tf.int64)[None]) * batch + columns[:, None]
     return tf.gather(tf.reshape(hidden, [-1]), index)
 
 
