@@ -223,7 +223,6 @@ class Seq2seqModel(keras.Model):
                                     keep_masks=self._recurrent_masks(cell, part, training),
                                     feature_major=True)
             ends_here = tf.where((lengths > start) & (lengths <= end))[:, 0]
-            ends_here = tf.cast(ends_here, tf.int32)
             last_h.append(_columns_at(hidden, tf.gather(lengths, ends_here) - 1 - start,
                                       ends_here))
             positions.append(tf.gather(order, ends_here))
