@@ -2,9 +2,10 @@
 
 Every cell has the same methods, so callers never ask which cell they hold:
 - `project_static(static)`: the input projection shared by all steps;
-- `run_sequence(seq, state, static, keep_masks)`: a whole sequence through
-  the cell's kernel (sketchgen.lstm_kernel, sketchgen.norm_kernels),
-  outputs in the kernels' layout [T, H, B];
+- `run_sequence(seq, state, static, keep_masks, jit_compile,
+  keep_activations)`: a whole sequence through the cell's kernel
+  (sketchgen.lstm_kernel, sketchgen.norm_kernels), outputs in the kernels'
+  layout [T, H, B];
 - `decode_steps(initial_state)`: one step at a time, for the samplers;
 - `project_inputs` and `step`: one step, batch-major, the autodiff reference
   the tests scan.  The step math is written once, feature-major, in the
@@ -92,11 +93,12 @@ class LSTMCell(keras.layers.Layer):
                             _transpose(keep_mask))
         return (tf.transpose(c), tf.transpose(h))
 
-    def run_sequence(self, seq, state, static=None, keep_masks=None):
+    def run_sequence(self, seq, state, static=None, keep_masks=None, jit_compile=False,
+                     keep_activations=True):
         """See run_rnn: the fused kernel of sketchgen.lstm_kernel."""
         hidden, c, h = lstm_sequence(_feature_major(seq), tf.transpose(self.project_static(static)),
                                      self.W_xh[:seq.shape[-1]], self.W_hh, *state, keep_masks,
-                                     self.forget_bias)
+                                     self.forget_bias, jit_compile, keep_activations)
         return hidden, (c, h)
 
     def decode_steps(self, initial_state):
@@ -153,12 +155,14 @@ class LayerNormLSTMCell(LSTMCell):
         return norm_kernels.layer_norms(self.units, self.forget_bias, self.ln_all_gamma,
                                         self.ln_all_beta, self.ln_c_gamma, self.ln_c_beta)
 
-    def run_sequence(self, seq, state, static=None, keep_masks=None):
+    def run_sequence(self, seq, state, static=None, keep_masks=None, jit_compile=False,
+                     keep_activations=True):
         """See run_rnn: sketchgen.norm_kernels' layer-norm kernel."""
         norms = (self.ln_all_gamma, self.ln_all_beta, self.ln_c_gamma, self.ln_c_beta)
         hidden, c, h = norm_kernels.layer_norm_sequence(
             _feature_major(seq), tf.transpose(self.project_static(static)),
-            self.W_xh[:seq.shape[-1]], self.W_hh, norms, *state, keep_masks, self.forget_bias)
+            self.W_xh[:seq.shape[-1]], self.W_hh, norms, *state, keep_masks, self.forget_bias,
+            jit_compile, keep_activations)
         return hidden, (c, h)
 
     def decode_steps(self, initial_state):
@@ -249,11 +253,13 @@ class HyperLSTMCell(LayerNormLSTMCell):
             _transpose(keep_mask))
         return tuple(tf.transpose(s) for s in new)
 
-    def run_sequence(self, seq, state, static=None, keep_masks=None):
+    def run_sequence(self, seq, state, static=None, keep_masks=None, jit_compile=False,
+                     keep_activations=True):
         """See run_rnn: sketchgen.norm_kernels' hyper kernel."""
         hidden, final = norm_kernels.hyper_sequence(
             _feature_major(seq), tf.transpose(self.project_static(static)),
-            self.kernel_weights(seq.shape[-1]), state, keep_masks, self.forget_bias)
+            self.kernel_weights(seq.shape[-1]), state, keep_masks, self.forget_bias, jit_compile,
+            keep_activations)
         return hidden, final
 
     def decode_steps(self, initial_state):
@@ -284,13 +290,17 @@ def make_cell(kind, units, name, dtype=None):
     return CELLS[kind](units, name=name, dtype=dtype)
 
 
-def run_rnn(cell, seq, state, static=None, keep_masks=None, feature_major=False):
+def run_rnn(cell, seq, state, static=None, keep_masks=None, feature_major=False,
+            jit_compile=False, keep_activations=True):
     """Runs `cell` over inputs seq [B, T, F] (+ static [B, S], features shared
     by all steps) from `state`, with the cell's whole-sequence kernel (its
     `step` over all steps, hand-written backward pass).  keep_masks [T, H, B]:
-    recurrent-dropout masks already scaled by 1/keep.  Returns (outputs h
-    [B, T, H], or the kernels' [T, H, B] if feature_major, final state)."""
-    hidden, final = cell.run_sequence(seq, state, static, keep_masks)
+    recurrent-dropout masks already scaled by 1/keep.  jit_compile: the
+    kernel's loops compiled by XLA, once for each new input shape;
+    keep_activations=False for forward-only use (see lstm_sequence).  Returns
+    (outputs h [B, T, H], or the kernels' [T, H, B] if feature_major, final state)."""
+    hidden, final = cell.run_sequence(seq, state, static, keep_masks, jit_compile,
+                                      keep_activations)
     return (hidden if feature_major else _batch_major(hidden)), final
 
 

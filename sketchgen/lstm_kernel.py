@@ -8,7 +8,8 @@ import tensorflow as tf
 POINT_SIZE = 5  # the decoder's per-step input: the previous stroke-5 point
 
 
-def lstm_sequence(seq, shared, W_x, W_hh, c0, h0, keep_masks=None, forget_bias=1.0):
+def lstm_sequence(seq, shared, W_x, W_hh, c0, h0, keep_masks=None, forget_bias=1.0,
+                  jit_compile=False, keep_activations=True):
     """LSTMCell.step over a whole sequence, with a hand-written backward pass.
 
     Autodiff through a while loop is slow on CPU: many small ops a step and
@@ -22,12 +23,18 @@ def lstm_sequence(seq, shared, W_x, W_hh, c0, h0, keep_masks=None, forget_bias=1
     seq [T, F, B]: the per-step inputs (data, or z tiled in by input dropout);
     shared [4H, B or 1]: the input projection common to all steps (bias,
     static inputs); gate order i, j, f, o.  keep_masks [T, H, B] or None;
-    c0, h0 [B, H].  Returns (H [T, H, B], c_T [B, H], h_T [B, H]).
+    c0, h0 [B, H].  jit_compile: both loops compiled by XLA, once per shape
+    (see kernel_loops).  keep_activations: the forward loop keeps what the
+    backward loop reads; without (forward-only use), a gradient runs the
+    forward loop again to get them.
+    Returns (H [T, H, B], c_T [B, H], h_T [B, H]).
     """
     args = [seq, shared, tf.convert_to_tensor(W_x), tf.convert_to_tensor(W_hh), c0, h0]
     if keep_masks is not None:
         args.append(keep_masks)
-    return _lstm_sequence_fn(float(forget_bias), keep_masks is not None)(*args)
+    kernel = _lstm_sequence_fn(float(forget_bias), keep_masks is not None, bool(jit_compile),
+                               bool(keep_activations))
+    return kernel(*args)
 
 
 def lstm_step(W_T, hx, shared_f, c, keep_mask=None):
@@ -50,55 +57,88 @@ def forget_bias_vector(units, forget_bias):
     return tf.concat([tf.zeros([2 * units]), tf.fill([units], forget_bias), tf.zeros([units])], 0)
 
 
+def kernel_loops(forward, backward, jit_compile):
+    """A kernel's forward and backward loops as tf.functions.  With
+    jit_compile XLA fuses each step's elementwise ops into a few passes and
+    compiles the whole loop once per input shape: worth it where the shapes
+    repeat (the decoder), not where every batch brings new ones (the
+    encoder's spans).  The weight contractions stay outside, on TensorFlow's
+    own matmul."""
+    return (tf.function(forward, jit_compile=jit_compile),
+            tf.function(backward, jit_compile=jit_compile))
+
+
+def mask_at(masks, t):
+    """The step-t keep mask of the optional masks (), or (keep_masks [T, H, B],)."""
+    return masks[0][t] if masks else None
+
+
+def _lstm_forward(seq, shared_f, W_T, c, h, masks, keep):
+    """The forward loop -> (H [T, H, B], c_T, h_T [H, B], saved: if keep, the
+    activations (i, g, f, o, tanh c_t), c_{t-1} and [h_{t-1}; x_t] of every step)."""
+    steps = tf.shape(seq)[0]
+
+    def step(t, c, h, hidden, saved):
+        hx = tf.concat([h, seq[t]], 0)
+        c_new, h_new, values = lstm_step(W_T, hx, shared_f, c, mask_at(masks, t))
+        return t + 1, c_new, h_new, hidden.write(t, h_new), write_all(saved, t, values + (c, hx))
+
+    _, c, h, hidden, saved = tf.while_loop(
+        lambda t, *_: t < steps, step, (0, c, h, new_arrays(seq.dtype, steps, 1)[0],
+                                        new_arrays(seq.dtype, steps, 7 if keep else 0)))
+    return hidden.stack(), c, h, tuple(a.stack() for a in saved)
+
+
+def _lstm_backward(saved, W_hh, dH, dc, dh, masks):
+    """The reverse-time loop -> (the gates' gradients [T, 4H, B], dc_0, dh_0 [H, B])."""
+    steps = tf.shape(dH)[0]
+
+    def back(k, dc, dh, d_gates):
+        t = steps - 1 - k
+        i, g, f, o, tc, c_prev, _ = (a[t] for a in saved)
+        dg, dc = _lstm_step_grad((i, g, f, o, tc), c_prev, dh + dH[t], dc, mask_at(masks, t))
+        return k + 1, dc, tf.matmul(W_hh, dg), d_gates.write(t, dg)
+
+    _, dc, dh, d_gates = tf.while_loop(lambda k, *_: k < steps, back,
+                                       (0, dc, dh, new_arrays(dH.dtype, steps, 1)[0]))
+    return d_gates.stack(), dc, dh
+
+
+def new_arrays(dtype, steps, count):
+    return tuple(tf.TensorArray(dtype, size=steps) for _ in range(count))
+
+
+def write_all(arrays, t, values):
+    """Each value to its array at step t; none when there are no arrays."""
+    return tuple(a.write(t, v) for a, v in zip(arrays, values))
+
+
+def zeros_if_none(grad, like):
+    """An output's incoming gradient, zeros where the output was not used."""
+    return tf.zeros_like(like) if grad is None else grad
+
+
 @functools.cache
-def _lstm_sequence_fn(forget_bias, masked):
+def _lstm_sequence_fn(forget_bias, masked, jit_compile, keep_activations):
+    forward, backward = kernel_loops(_lstm_forward, _lstm_backward, jit_compile)
+
     @tf.custom_gradient
     def lstm(seq, shared, W_x, W_hh, c0, h0, *masks):
-        steps = tf.shape(seq)[0]
         units = W_hh.shape[0]
         W_T = tf.transpose(tf.concat([W_hh, W_x], 0))  # [4H, H + F]
         shared_f = shared + tf.cast(forget_bias_vector(units, forget_bias), shared.dtype)[:, None]
-
-        def new_array(rows):
-            # Not cleared after a read: a persistent tape may run grad twice.
-            return tf.TensorArray(seq.dtype, size=steps, element_shape=(rows, None),
-                                  clear_after_read=False)
-
-        def step(t, c, h, i_ta, g_ta, f_ta, o_ta, tc_ta, c_ta, h_ta, hx_ta):
-            hx = tf.concat([h, seq[t]], 0)
-            c_new, h_new, (i, g, f, o, tc) = lstm_step(W_T, hx, shared_f, c,
-                                                       masks[0][t] if masked else None)
-            # Saved for the backward pass: activations, c_{t-1} and the matmul's input.
-            return (t + 1, c_new, h_new, i_ta.write(t, i), g_ta.write(t, g), f_ta.write(t, f),
-                    o_ta.write(t, o), tc_ta.write(t, tc), c_ta.write(t, c), h_ta.write(t, h_new),
-                    hx_ta.write(t, hx))
-
-        loop = tf.while_loop(
-            lambda t, *_: t < steps, step,
-            (0, tf.transpose(c0), tf.transpose(h0)) + tuple(new_array(units) for _ in range(7))
-            + (new_array(units + W_x.shape[0]),))
-        c_T, h_T = loop[1:3]
-        i_ta, g_ta, f_ta, o_ta, tc_ta, c_ta, h_ta, hx_ta = loop[3:]
+        inputs = (seq, shared_f, W_T, tf.transpose(c0), tf.transpose(h0), masks)
+        hidden, c_T, h_T, saved = forward(*inputs, keep_activations)
 
         def grad(dH, dc_T, dh_T):
-            def back(k, dc, dh, dg_ta):  # dc, dh: [H, B]
-                t = steps - 1 - k
-                if dH is not None:
-                    dh += dH[t]
-                dgates, dc = _lstm_step_grad(
-                    (i_ta.read(t), g_ta.read(t), f_ta.read(t), o_ta.read(t), tc_ta.read(t)),
-                    c_ta.read(t), dh, dc, masks[0][t] if masked else None)
-                return k + 1, dc, tf.matmul(W_hh, dgates), dg_ta.write(t, dgates)
-
-            zeros = tf.zeros_like(c0)
-            _, dc0, dh0, dg_ta = tf.while_loop(
-                lambda k, *_: k < steps, back,
-                (0, tf.transpose(zeros if dc_T is None else dc_T),
-                 tf.transpose(zeros if dh_T is None else dh_T), new_array(4 * units)))
-            return (_lstm_input_grads(dg_ta.stack(), hx_ta.stack(), W_x, shared)
+            kept = saved or forward(*inputs, True)[3]  # after a forward-only run
+            d_gates, dc0, dh0 = backward(
+                kept, W_hh, zeros_if_none(dH, hidden), tf.transpose(zeros_if_none(dc_T, c0)),
+                tf.transpose(zeros_if_none(dh_T, h0)), masks)
+            return (_lstm_input_grads(d_gates, kept[-1], W_x, shared)
                     + (tf.transpose(dc0), tf.transpose(dh0)) + (None,) * len(masks))
 
-        return (h_ta.stack(), tf.transpose(c_T), tf.transpose(h_T)), grad
+        return (hidden, tf.transpose(c_T), tf.transpose(h_T)), grad
 
     # Traced once and called by every encoder span and the decoder: tracing
     # the loops and their gradient costs seconds each time.

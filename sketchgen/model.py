@@ -221,7 +221,7 @@ class Seq2seqModel(keras.Model):
             part = seq[:active, start:end]
             hidden, state = run_rnn(cell, part, tuple(s[:active] for s in state),
                                     keep_masks=self._recurrent_masks(cell, part, training),
-                                    feature_major=True)
+                                    feature_major=True, keep_activations=training)
             ends_here = tf.where((lengths > start) & (lengths <= end))[:, 0]
             last_h.append(_columns_at(hidden, tf.gather(lengths, ends_here) - 1 - start,
                                       ends_here))
@@ -258,7 +258,8 @@ class Seq2seqModel(keras.Model):
                 strokes, z = tf.concat([strokes, z_seq], -1), None
         hidden, final = run_rnn(self.decoder, strokes, state, z if hps.conditional else None,
                                 self._recurrent_masks(self.decoder, strokes, training),
-                                feature_major=True)
+                                feature_major=True, jit_compile=True,
+                                keep_activations=training)
         if training and hps.use_output_dropout:
             hidden = self._dropout(hidden, hps.output_dropout_prob)
         return self._output(hidden), final

@@ -15,7 +15,8 @@ import functools
 from sketchgen import tf_settings  # noqa: F401  (first: TensorFlow's CPU options)
 import tensorflow as tf
 
-from sketchgen.lstm_kernel import POINT_SIZE, shared_gradient
+from sketchgen.lstm_kernel import (POINT_SIZE, kernel_loops, mask_at, new_arrays, shared_gradient,
+                                   write_all, zeros_if_none)
 
 EPSILON = 1e-3  # Magenta's layer-norm epsilon
 
@@ -87,19 +88,6 @@ def _norm_grads(sums):
 # --------------------------------------------------------------------------
 # Loop plumbing.
 # --------------------------------------------------------------------------
-def _arrays(dtype, steps, count):
-    # Not cleared after a read: a persistent tape may run grad twice.
-    return tuple(tf.TensorArray(dtype, size=steps, clear_after_read=False) for _ in range(count))
-
-
-def _write(arrays, t, values):
-    return tuple(a.write(t, v) for a, v in zip(arrays, values))
-
-
-def _read(arrays, t):
-    return tuple(a.read(t) for a in arrays)
-
-
 def _sum_dtype(dtype):
     """Sums over all steps are kept in float32 under a 16-bit compute dtype."""
     return tf.float32 if dtype in (tf.bfloat16, tf.float16) else dtype
@@ -135,17 +123,21 @@ def _sum_shared(d_projected, shared):
 # --------------------------------------------------------------------------
 # Layer-norm LSTM.
 # --------------------------------------------------------------------------
-def layer_norm_sequence(seq, shared, W_x, W_hh, norms, c0, h0, keep_masks=None, forget_bias=1.0):
+def layer_norm_sequence(seq, shared, W_x, W_hh, norms, c0, h0, keep_masks=None, forget_bias=1.0,
+                        jit_compile=False, keep_activations=True):
     """LayerNormLSTMCell.step over a whole sequence; a step is one matmul of
     [W_hh; W_x]^T with [h_{t-1}; x_t].
 
     seq [T, F, B]: per-step inputs; shared [4H, B or 1]: the input projection
     common to all steps (static inputs, zeros if none); norms: (gamma, beta
-    [4H], gamma_c, beta_c [H]); keep_masks [T, H, B] or None; c0, h0 [B, H].
+    [4H], gamma_c, beta_c [H]); keep_masks [T, H, B] or None; c0, h0 [B, H];
+    jit_compile, keep_activations as lstm_sequence's.
     Returns (H [T, H, B], c_T [B, H], h_T [B, H])."""
     masks = [] if keep_masks is None else [keep_masks]
     args = [seq, shared, W_x, W_hh, *norms, c0, h0, *masks]
-    return _layer_norm_fn(float(forget_bias), bool(masks))(*map(tf.convert_to_tensor, args))
+    kernel = _layer_norm_fn(float(forget_bias), bool(masks), bool(jit_compile),
+                            bool(keep_activations))
+    return kernel(*map(tf.convert_to_tensor, args))
 
 
 def layer_norm_step(W_T, norms, hx, shared, c, keep_mask):
@@ -154,48 +146,64 @@ def layer_norm_step(W_T, norms, hx, shared, c, keep_mask):
     return _update(tf.reshape(a, [4, norms.gamma_c.shape[0], -1]), c, keep_mask, norms)
 
 
+def _layer_norm_forward(seq, shared, W_T, norms, c, h, masks, keep):
+    """-> (H [T, H, B], c_T, h_T [H, B], saved: if keep, _update's values
+    and the matmul's input [h_{t-1}; x_t] of every step)."""
+    steps = tf.shape(seq)[0]
+
+    def step(t, c, h, hidden, saved):
+        hx = tf.concat([h, seq[t]], 0)
+        c, h, values = layer_norm_step(W_T, norms, hx, shared, c, mask_at(masks, t))
+        return t + 1, c, h, hidden.write(t, h), write_all(saved, t, values + (hx,))
+
+    _, c, h, hidden, saved = tf.while_loop(
+        lambda t, *_: t < steps, step,
+        (0, c, h, new_arrays(seq.dtype, steps, 1)[0], new_arrays(seq.dtype, steps, 11 if keep else 0)))
+    return hidden.stack(), c, h, tuple(a.stack() for a in saved)
+
+
+def _layer_norm_backward(saved, W_hh, norms, dH, dc, dh, masks):
+    """-> (the pre-activations' gradients [T, 4H, B], dc_0, dh_0 [H, B], the
+    norms' gradients summed over steps and batch)."""
+    steps, units = tf.shape(dH)[0], W_hh.shape[0]
+
+    def back(k, dc, dh, sums, d_gates):
+        t = steps - 1 - k
+        da, dc, step_sums = _update_grad(tuple(a[t] for a in saved[:10]), dh + dH[t], dc,
+                                         mask_at(masks, t), norms)
+        da = tf.reshape(da, [4 * units, -1])
+        return k + 1, dc, tf.matmul(W_hh, da), _add(sums, step_sums), d_gates.write(t, da)
+
+    sums = _zero_sums([[4, units], [4, units], [units], [units]], dH.dtype)
+    _, dc, dh, sums, d_gates = tf.while_loop(
+        lambda k, *_: k < steps, back, (0, dc, dh, sums, new_arrays(dH.dtype, steps, 1)[0]))
+    return d_gates.stack(), dc, dh, _norm_grads(_cast(sums, dH.dtype))
+
+
 @functools.cache
-def _layer_norm_fn(forget_bias, masked):
+def _layer_norm_fn(forget_bias, masked, jit_compile, keep_activations):
+    forward, backward = kernel_loops(_layer_norm_forward, _layer_norm_backward, jit_compile)
+
     @tf.custom_gradient
     def kernel(seq, shared, W_x, W_hh, gamma, beta, gamma_c, beta_c, c0, h0, *masks):
-        steps, units = tf.shape(seq)[0], W_hh.shape[0]
+        units = W_hh.shape[0]
         W_T = tf.transpose(tf.concat([W_hh, W_x], 0))  # [4H, H + F]
         norms = layer_norms(units, forget_bias, gamma, beta, gamma_c, beta_c)
-        mask = (lambda t: masks[0][t]) if masked else (lambda t: None)  # noqa: E731
-
-        def step(t, c, h, saved, hidden, inputs):
-            hx = tf.concat([h, seq[t]], 0)
-            c, h, values = layer_norm_step(W_T, norms, hx, shared, c, mask(t))
-            return t + 1, c, h, _write(saved, t, values), hidden.write(t, h), inputs.write(t, hx)
-
-        _, c_T, h_T, saved, hidden, inputs = tf.while_loop(
-            lambda t, *_: t < steps, step,
-            (0, tf.transpose(c0), tf.transpose(h0), _arrays(seq.dtype, steps, 10))
-            + _arrays(seq.dtype, steps, 2))
+        inputs = (seq, shared, W_T, norms, tf.transpose(c0), tf.transpose(h0), masks)
+        hidden, c_T, h_T, saved = forward(*inputs, keep_activations)
 
         def grad(dH, dc_T, dh_T):
-            def back(k, dc, dh, sums, d_gates):
-                t = steps - 1 - k
-                if dH is not None:
-                    dh += dH[t]
-                da, dc, step_sums = _update_grad(_read(saved, t), dh, dc, mask(t), norms)
-                da = tf.reshape(da, [4 * units, -1])
-                return k + 1, dc, tf.matmul(W_hh, da), _add(sums, step_sums), d_gates.write(t, da)
-
-            zeros = tf.zeros_like(c0)
-            sums = _zero_sums([[4, units], [4, units], [units], [units]], seq.dtype)
-            _, dc0, dh0, sums, d_gates = tf.while_loop(
-                lambda k, *_: k < steps, back,
-                (0, tf.transpose(zeros if dc_T is None else dc_T),
-                 tf.transpose(zeros if dh_T is None else dh_T), sums) + _arrays(seq.dtype, steps, 1))
-            dA = d_gates.stack()  # [T, 4H, B]
-            dW_T = tf.einsum('tgb,tkb->gk', dA, inputs.stack())
+            kept = saved or forward(*inputs, True)[3]  # after a forward-only run
+            dA, dc0, dh0, norm_grads = backward(
+                kept, W_hh, norms, zeros_if_none(dH, hidden),
+                tf.transpose(zeros_if_none(dc_T, c0)), tf.transpose(zeros_if_none(dh_T, h0)),
+                masks)
+            dW_T = tf.einsum('tgb,tkb->gk', dA, kept[-1])  # [4H, H + F]
             return ((tf.einsum('fg,tgb->tfb', W_x, dA), _sum_shared(dA, shared),
                      tf.transpose(dW_T[:, units:]), tf.transpose(dW_T[:, :units]))
-                    + _norm_grads(_cast(sums, seq.dtype)) + (tf.transpose(dc0), tf.transpose(dh0))
-                    + (None,) * len(masks))
+                    + norm_grads + (tf.transpose(dc0), tf.transpose(dh0)) + (None,) * len(masks))
 
-        return (hidden.stack(), tf.transpose(c_T), tf.transpose(h_T)), grad
+        return (hidden, tf.transpose(c_T), tf.transpose(h_T)), grad
 
     # Traced once and called by every encoder span and the decoder.
     return tf.function(kernel)
@@ -204,7 +212,8 @@ def _layer_norm_fn(forget_bias, masked):
 # --------------------------------------------------------------------------
 # HyperLSTM.
 # --------------------------------------------------------------------------
-def hyper_sequence(seq, shared, weights, state, keep_masks=None, forget_bias=1.0):
+def hyper_sequence(seq, shared, weights, state, keep_masks=None, forget_bias=1.0,
+                   jit_compile=False, keep_activations=True):
     """HyperLSTMCell.step over a whole sequence.
 
     A step is three matmuls: h_{t-1} through [W_hh, hyper_W_h] (the main
@@ -219,11 +228,13 @@ def hyper_sequence(seq, shared, weights, state, keep_masks=None, forget_bias=1.0
     to all steps, main then hyper (static inputs, zeros if none); weights:
     HyperWeights (W_x, hyper_W_x: the rows of seq's features; hyper_W_h: the
     rows of h in the hyper cell's W_xh); state (c, h, hyper_c, hyper_h)
-    [B, *]; keep_masks [T, H, B] or None.
+    [B, *]; keep_masks [T, H, B] or None; jit_compile, keep_activations as
+    lstm_sequence's.
     Returns (H [T, H, B], final state as `state`)."""
     masks = [] if keep_masks is None else [keep_masks]
     args = [seq, shared, *weights, *state, *masks]
-    outputs = _hyper_fn(float(forget_bias), bool(masks))(*map(tf.convert_to_tensor, args))
+    kernel = _hyper_fn(float(forget_bias), bool(masks), bool(jit_compile), bool(keep_activations))
+    outputs = kernel(*map(tf.convert_to_tensor, args))
     return outputs[0], tuple(outputs[1:])
 
 
@@ -293,62 +304,79 @@ def _hyper_step_grad(fused, saved, x_main, d_state, dr, keep_mask):
 _SAVED = ((0,) * 10, (0,) * 10, 0, 0, 0, 0)  # the structure of hyper_step's saved values
 
 
+def _hyper_forward(fused, x_main, x_hyper, state, r, masks, keep):
+    """-> (H [T, H, B], the final state, saved: if keep, hyper_step's values
+    (flattened), h_{t-1} and the new hyper h of every step)."""
+    steps = tf.shape(x_main)[0]
+
+    def step(t, state, r, hidden, saved):
+        new, r, values = hyper_step(fused, x_main[t], x_hyper[t], state, r, mask_at(masks, t))
+        return (t + 1, new, r, hidden.write(t, new[1]),
+                write_all(saved, t, tf.nest.flatten(values) + [state[1], new[3]]))
+
+    _, state, _, hidden, saved = tf.while_loop(
+        lambda t, *_: t < steps, step,
+        (0, state, r, new_arrays(x_main.dtype, steps, 1)[0],
+         new_arrays(x_main.dtype, steps, len(tf.nest.flatten(_SAVED)) + 2 if keep else 0)))
+    return hidden.stack(), state, tuple(a.stack() for a in saved)
+
+
+def _hyper_backward(fused, saved, x_main, dH, d_state, masks):
+    """-> (the per-step gradients of the projections and of both matmuls'
+    outputs, stacked [T, *, B] (see _hyper_step_grad), d_state of the
+    initial state, dr of the first step's r, the sums over steps and batch)."""
+    steps = tf.shape(dH)[0]
+    units, hyper_units = fused.bias.shape[1], fused.hyper_norms.gamma_c.shape[0]
+
+    def back(k, d_state, dr, sums, d_arrays):
+        t = steps - 1 - k
+        d_state = (d_state[0], d_state[1] + dH[t]) + d_state[2:]
+        values = tf.nest.pack_sequence_as(_SAVED, [a[t] for a in saved[:-2]])
+        d_state, d_out, step_sums = _hyper_step_grad(fused, values, x_main[t], d_state, dr,
+                                                     mask_at(masks, t))
+        return k + 1, d_state, d_out[1], _add(sums, step_sums), write_all(d_arrays, t, d_out)
+
+    sums = _zero_sums([[4, units], [4, units], [units], [units],
+                       [4, hyper_units], [4, hyper_units], [hyper_units], [hyper_units],
+                       [4, units], [12, fused.emb_bias.shape[1], units]], dH.dtype)
+    _, d_state, dr, sums, d_arrays = tf.while_loop(
+        lambda k, *_: k < steps, back,
+        (0, d_state, tf.zeros([4 * hyper_units, tf.shape(dH)[2]], dH.dtype), sums,
+         new_arrays(dH.dtype, steps, 4)))
+    return tuple(a.stack() for a in d_arrays), d_state, dr, _cast(sums, dH.dtype)
+
+
 @functools.cache
-def _hyper_fn(forget_bias, masked):
+def _hyper_fn(forget_bias, masked, jit_compile, keep_activations):
+    forward, backward = kernel_loops(_hyper_forward, _hyper_backward, jit_compile)
+
     @tf.custom_gradient
     def kernel(seq, shared, *rest):
-        w, state0 = HyperWeights(*rest[:19]), rest[19:23]
-        mask = (lambda t: rest[23][t]) if masked else (lambda t: None)  # noqa: E731
+        w, state0, masks = HyperWeights(*rest[:19]), rest[19:23], rest[23:]
         steps, units = tf.shape(seq)[0], w.W_hh.shape[0]
         fused = fuse_hyper_weights(w, forget_bias)
         x_main = tf.reshape(tf.einsum('fg,tfb->tgb', w.W_x, seq) + shared[:4 * units],
                             [steps, 4, units, -1])
         x_hyper = tf.einsum('fg,tfb->tgb', w.hyper_W_x, seq) + shared[4 * units:]
         state = tuple(tf.transpose(s) for s in state0)
-
-        def step(t, state, r, saved, hidden, h_prev, hyper_h):
-            new, r, values = hyper_step(fused, x_main[t], x_hyper[t], state, r, mask(t))
-            return (t + 1, new, r, _write(saved, t, tf.nest.flatten(values)),
-                    hidden.write(t, new[1]), h_prev.write(t, state[1]), hyper_h.write(t, new[3]))
-
-        _, final, _, saved, hidden, h_prev, hyper_h = tf.while_loop(
-            lambda t, *_: t < steps, step,
-            (0, state, tf.matmul(w.hyper_W_hh, state[3], transpose_a=True),
-             _arrays(seq.dtype, steps, len(tf.nest.flatten(_SAVED))))
-            + _arrays(seq.dtype, steps, 3))
+        r = tf.matmul(w.hyper_W_hh, state[3], transpose_a=True)
+        inputs = (fused, x_main, x_hyper, state, r, masks)
+        hidden, final, saved = forward(*inputs, keep_activations)
 
         def grad(dH, *d_final):
-            def back(k, d_state, dr, sums, d_arrays):
-                t = steps - 1 - k
-                if dH is not None:
-                    d_state = (d_state[0], d_state[1] + dH[t]) + d_state[2:]
-                values = tf.nest.pack_sequence_as(_SAVED, _read(saved, t))
-                d_state, d_out, step_sums = _hyper_step_grad(fused, values, x_main[t], d_state,
-                                                             dr, mask(t))
-                return k + 1, d_state, d_out[1], _add(sums, step_sums), _write(d_arrays, t, d_out)
-
-            d_state = tuple(tf.zeros_like(s) if d is None else tf.transpose(d)
-                            for s, d in zip(state, d_final))
-            _, d_state, dr, sums, d_arrays = tf.while_loop(
-                lambda k, *_: k < steps, back,
-                (0, d_state, tf.zeros_like(x_hyper[0]), _hyper_zero_sums(w, seq.dtype),
-                 _arrays(seq.dtype, steps, 4)))
-            grads = _hyper_weight_grads(w, seq, shared, state[3], dr, _cast(sums, seq.dtype),
-                                        [a.stack() for a in d_arrays], h_prev.stack(), hyper_h.stack())
+            kept = saved or forward(*inputs, True)[2]  # after a forward-only run
+            d_state = tuple(tf.transpose(zeros_if_none(d, s)) for s, d in zip(state0, d_final))
+            d_arrays, d_state, dr, sums = backward(fused, kept, x_main,
+                                                   zeros_if_none(dH, hidden), d_state, masks)
+            grads = _hyper_weight_grads(w, seq, shared, state[3], dr, sums, d_arrays,
+                                        kept[-2], kept[-1])
             d_state = d_state[:3] + (d_state[3] + tf.matmul(w.hyper_W_hh, dr),)
-            return grads + tuple(tf.transpose(d) for d in d_state) + (None,) * masked
+            return grads + tuple(tf.transpose(d) for d in d_state) + (None,) * len(masks)
 
-        return (hidden.stack(),) + tuple(tf.transpose(s) for s in final), grad
+        return (hidden,) + tuple(tf.transpose(s) for s in final), grad
 
     # Traced once and called by every encoder span and the decoder.
     return tf.function(kernel)
-
-
-def _hyper_zero_sums(w, dtype):
-    units, hyper_units = w.W_hh.shape[0], w.hyper_W_hh.shape[0]
-    return _zero_sums([[4, units], [4, units], [units], [units],
-                       [4, hyper_units], [4, hyper_units], [hyper_units], [hyper_units],
-                       [4, units], [12, w.zw_b.shape[0] // 8, units]], dtype)
 
 
 def _hyper_weight_grads(w, seq, shared, hyper_h0, dr, sums, d_arrays, h_prev, hyper_h):

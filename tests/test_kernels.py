@@ -12,8 +12,11 @@ from test_model import random_batch, small_hps
 KERNEL_CELLS = ('layer_norm', 'hyper')
 
 
-def scanned_rnn(cell, seq, state, static=None, keep_masks=None, feature_major=False):
-    """run_rnn's contract, by tf.scan over cell.step (autodiff does the backward pass)."""
+def scanned_rnn(cell, seq, state, static=None, keep_masks=None, feature_major=False,
+                jit_compile=False, keep_activations=True):
+    """run_rnn's contract, by tf.scan over cell.step (autodiff does the
+    backward pass); jit_compile and keep_activations, which change only how
+    run_rnn's loops run, are ignored."""
     elems = [tf.transpose(cell.project_inputs(seq, static), [1, 0, 2])]
     if keep_masks is not None:
         elems.append(tf.transpose(keep_masks, [0, 2, 1]))
@@ -36,13 +39,14 @@ def randomize(weights, rng):
                          ids=['decoder', 'decoder, input dropout', 'encoder, recurrent dropout',
                               'encoder'])
 @pytest.mark.parametrize('kind', KERNEL_CELLS)
-def test_kernel_matches_autodiff_of_the_cell(kind, inputs, masked):
+@pytest.mark.parametrize('jit_compile', [False, True], ids=['graph', 'XLA'])
+def test_kernel_matches_autodiff_of_the_cell(kind, inputs, masked, jit_compile):
     """Outputs, final state and the gradients of every input (per-step
     inputs, static inputs, initial state, hyper state included, every
     weight) equal autodiff through the cell's step, with and without
-    recurrent dropout.  'static z': a decoder's z, projected once; 'z in
-    every step': input dropout tiles z into the per-step inputs; 'no z': an
-    encoder."""
+    recurrent dropout, with the loops run as TensorFlow graphs or compiled
+    by XLA.  'static z': a decoder's z, projected once; 'z in every step':
+    input dropout tiles z into the per-step inputs; 'no z': an encoder."""
     rng = np.random.default_rng(11)
     batch, steps, point, z_size, units = 3, 5, 4, 2, 6
     cell = (S.LayerNormLSTMCell(units, dtype='float64') if kind == 'layer_norm' else
@@ -61,7 +65,7 @@ def test_kernel_matches_autodiff_of_the_cell(kind, inputs, masked):
     def outputs_and_grads(run):
         with tf.GradientTape() as tape:
             tape.watch(watched)
-            hidden, final = run(cell, seq, state, static, masks)
+            hidden, final = run(cell, seq, state, static, masks, jit_compile=jit_compile)
             loss = sum(tf.reduce_sum(t * w) for t, w in zip((hidden,) + final, loss_weights))
         return [hidden, *final] + tape.gradient(loss, watched + cell.trainable_variables)
 
@@ -93,6 +97,28 @@ def test_model_gradients_match_the_scanned_cells(monkeypatch):
         results.append([r_cost, kl_cost] + tape.gradient(cost, model.trainable_variables))
     for ours, theirs in zip(*results):
         np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize('kind', S.CELL_TYPES)
+def test_a_forward_only_run_still_has_the_gradient(kind):
+    """keep_activations=False keeps nothing for the backward pass (the
+    model's forward-only passes); a gradient taken anyway runs the forward
+    loop again and equals the gradient of a run that kept them."""
+    rng = np.random.default_rng(15)
+    cell = S.make_cell(kind, 6, 'cell', dtype='float64')
+    cell.build(5)
+    randomize(cell.weights, rng)
+    seq = tf.constant(rng.normal(size=(3, 4, 5)), tf.float64)
+
+    def outputs_and_grads(keep_activations):
+        with tf.GradientTape() as tape:
+            tape.watch(seq)
+            hidden, _ = S.run_rnn(cell, seq, cell.zero_state(3), keep_activations=keep_activations)
+            loss = tf.reduce_sum(hidden * hidden)
+        return [hidden] + tape.gradient(loss, [seq] + cell.trainable_variables)
+
+    for kept, recomputed in zip(outputs_and_grads(True), outputs_and_grads(False)):
+        np.testing.assert_allclose(recomputed, kept, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize('conditional', [True, False], ids=['conditional', 'decoder-only'])

@@ -279,13 +279,15 @@ def test_missing_magenta_checkpoint_is_a_clear_error(tmp_path):
         S.load_magenta_checkpoint(str(tmp_path))
 
 
+@pytest.mark.parametrize('jit_compile', [False, True], ids=['graph', 'XLA'])
 @pytest.mark.parametrize('masked', [False, True], ids=['no dropout', 'recurrent dropout'])
 @pytest.mark.parametrize('shared_by', ['sketch', 'batch'])
-def test_fused_lstm_matches_autodiff_of_the_cell(masked, shared_by):
+def test_fused_lstm_matches_autodiff_of_the_cell(masked, shared_by, jit_compile):
     """lstm_sequence's hand-written backward pass equals autodiff through
     LSTMCell.step (the same cell run by the generic scan), float64, for every
     input: the per-step inputs too (z tiled into them under input dropout).
-    The shared input part is per sketch (bias + z) or one for the batch (bias)."""
+    The shared input part is per sketch (bias + z) or one for the batch
+    (bias); the loops run as TensorFlow graphs or compiled by XLA."""
     rng = np.random.default_rng(6)
     batch, steps, units, features = 3, 7, 5, 4
     cell = S.LSTMCell(units, dtype='float64')
@@ -317,7 +319,8 @@ def test_fused_lstm_matches_autodiff_of_the_cell(masked, shared_by):
     def fused():
         feature_major = lambda a: tf.transpose(a, [1, 2, 0])  # noqa: E731
         hidden, c_T, h_T = S.lstm_sequence(feature_major(seq), tf.transpose(shared), W_x, W_hh,
-                                           c0, h0, feature_major(masks) if masked else None)
+                                           c0, h0, feature_major(masks) if masked else None,
+                                           jit_compile=jit_compile)
         return tf.transpose(hidden, [2, 0, 1]), c_T, h_T
 
     for ours, theirs in zip(losses_and_grads(fused), losses_and_grads(scanned)):
