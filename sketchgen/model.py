@@ -258,7 +258,9 @@ class Seq2seqModel(keras.Model):
                 strokes, z = tf.concat([strokes, z_seq], -1), None
         hidden, final = run_rnn(self.decoder, strokes, state, z if hps.conditional else None,
                                 self._recurrent_masks(self.decoder, strokes, training),
-                                feature_major=True, jit_compile=True,
+                                # XLA: faster at training's batch, slower at evaluation's
+                                # larger forward-only batches (docs/performance.md).
+                                feature_major=True, jit_compile=training,
                                 keep_activations=training)
         if training and hps.use_output_dropout:
             hidden = self._dropout(hidden, hps.output_dropout_prob)
