@@ -61,8 +61,8 @@ def kernel_loops(forward, backward, jit_compile):
     """A kernel's forward and backward loops as tf.functions.  With
     jit_compile XLA fuses each step's elementwise ops into a few passes and
     compiles the whole loop once per input shape: worth it where the shapes
-    repeat (the decoder), not where every batch brings new ones (the
-    encoder's spans).  The weight contractions stay outside, on TensorFlow's
+    repeat (the decoder in training), not where every batch brings new ones
+    (the encoder's spans).  The weight contractions stay outside, on TensorFlow's
     own matmul."""
     return (tf.function(forward, jit_compile=jit_compile),
             tf.function(backward, jit_compile=jit_compile))
@@ -140,7 +140,7 @@ def _lstm_sequence_fn(forget_bias, masked, jit_compile, keep_activations):
 
         return (hidden, tf.transpose(c_T), tf.transpose(h_T)), grad
 
-    # Traced once and called by every encoder span and the decoder: tracing
+    # Traced once per setting, and called by every encoder span: tracing
     # the loops and their gradient costs seconds each time.
     return tf.function(lstm)
 

@@ -205,7 +205,7 @@ def _layer_norm_fn(forget_bias, masked, jit_compile, keep_activations):
 
         return (hidden, tf.transpose(c_T), tf.transpose(h_T)), grad
 
-    # Traced once and called by every encoder span and the decoder.
+    # Traced once per setting, and called by every encoder span.
     return tf.function(kernel)
 
 
@@ -375,7 +375,7 @@ def _hyper_fn(forget_bias, masked, jit_compile, keep_activations):
 
         return (hidden,) + tuple(tf.transpose(s) for s in final), grad
 
-    # Traced once and called by every encoder span and the decoder.
+    # Traced once per setting, and called by every encoder span.
     return tf.function(kernel)
 
 
