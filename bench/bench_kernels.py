@@ -1,14 +1,17 @@
 """Forward + backward of the layer-norm and hyper decoders' whole-sequence
-kernels (sketchgen.norm_kernels) against autodiff through tf.scan of the
-cell's step (the reference tests/test_kernels.py compares them with).
+kernels (sketchgen.norm_kernels), with their loops run by TensorFlow and
+compiled by XLA (as the decoder trains), against autodiff through tf.scan of
+the cell's step (the reference tests/test_kernels.py compares them with).
 
     python3 bench/bench_kernels.py [--rounds 3] [--cells layer_norm,hyper]
 
 Default decoder size (dec_rnn_size 512, batch 100, 250 steps, z_size 128,
-recurrent dropout); both compiled, warmed up, then timed alternately in one
-process.  Prints one JSON line per cell: median seconds of each and the ratio.
+recurrent dropout); each traced, warmed up, then timed alternately in one
+process.  Prints one JSON line per cell: median seconds of each and the
+scan's time over each kernel's.
 """
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -45,6 +48,8 @@ def bench(kind, hps, rounds):
               tf.cast(tf.random.uniform([steps, units, batch]) < 0.9, tf.float32) / 0.9,
               tf.random.normal([batch, steps, units]))
     runs = {'kernel': compiled_step(S.run_rnn, cell, inputs),
+            'kernel_xla': compiled_step(functools.partial(S.run_rnn, jit_compile=True), cell,
+                                        inputs),
             'scan': compiled_step(scanned_rnn, cell, inputs)}
     times = {name: [] for name in runs}
     for step in runs.values():
@@ -56,8 +61,9 @@ def bench(kind, hps, rounds):
             times[name].append(time.perf_counter() - start)
     medians = {name: statistics.median(t) for name, t in times.items()}
     return dict(cell=kind, rounds=rounds, kernel_s=round(medians['kernel'], 3),
-                scan_s=round(medians['scan'], 3),
-                speedup=round(medians['scan'] / medians['kernel'], 2))
+                kernel_xla_s=round(medians['kernel_xla'], 3), scan_s=round(medians['scan'], 3),
+                speedup=round(medians['scan'] / medians['kernel'], 2),
+                speedup_xla=round(medians['scan'] / medians['kernel_xla'], 2))
 
 
 def main():
