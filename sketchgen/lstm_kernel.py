@@ -1,5 +1,7 @@
 """The plain LSTM's step (`lstm_step`), its whole-sequence kernel with a
-hand-written backward pass (`lstm_sequence`), and the samplers' step."""
+hand-written backward pass (`lstm_sequence`), the samplers' step, and the
+loop plumbing that sketchgen.norm_kernels' kernels share (`kernel_loops`,
+`new_arrays`, `write_all`, `mask_at`, `zeros_if_none`)."""
 import functools
 
 from sketchgen import tf_settings  # noqa: F401  (first: TensorFlow's CPU options)
