@@ -1,7 +1,7 @@
 """The plain LSTM's step (`lstm_step`), its whole-sequence kernel with a
 hand-written backward pass (`lstm_sequence`), the samplers' step, and the
 loop plumbing that sketchgen.norm_kernels' kernels share (`kernel_loops`,
-`new_arrays`, `write_all`, `mask_at`, `zeros_if_none`)."""
+`kept_activations`, `new_arrays`, `write_all`, `mask_at`, `zeros_if_none`)."""
 import functools
 
 from sketchgen import tf_settings  # noqa: F401  (first: TensorFlow's CPU options)
@@ -70,6 +70,12 @@ def kernel_loops(forward, backward, jit_compile):
             tf.function(backward, jit_compile=jit_compile))
 
 
+def kept_activations(forward, inputs, saved):
+    """The activations a forward loop saved (its last output).  A forward-only
+    run (keep_activations=False) saved none: the loop runs again to get them."""
+    return saved or forward(*inputs, True)[-1]
+
+
 def mask_at(masks, t):
     """The step-t keep mask of the optional masks (), or (keep_masks [T, H, B],)."""
     return masks[0][t] if masks else None
@@ -133,7 +139,7 @@ def _lstm_sequence_fn(forget_bias, masked, jit_compile, keep_activations):
         hidden, c_T, h_T, saved = forward(*inputs, keep_activations)
 
         def grad(dH, dc_T, dh_T):
-            kept = saved or forward(*inputs, True)[3]  # after a forward-only run
+            kept = kept_activations(forward, inputs, saved)
             d_gates, dc0, dh0 = backward(
                 kept, W_hh, zeros_if_none(dH, hidden), tf.transpose(zeros_if_none(dc_T, c0)),
                 tf.transpose(zeros_if_none(dh_T, h0)), masks)

@@ -15,8 +15,8 @@ import functools
 from sketchgen import tf_settings  # noqa: F401  (first: TensorFlow's CPU options)
 import tensorflow as tf
 
-from sketchgen.lstm_kernel import (POINT_SIZE, kernel_loops, mask_at, new_arrays, shared_gradient,
-                                   write_all, zeros_if_none)
+from sketchgen.lstm_kernel import (POINT_SIZE, kept_activations, kernel_loops, mask_at, new_arrays,
+                                   shared_gradient, write_all, zeros_if_none)
 
 EPSILON = 1e-3  # Magenta's layer-norm epsilon
 
@@ -193,7 +193,7 @@ def _layer_norm_fn(forget_bias, masked, jit_compile, keep_activations):
         hidden, c_T, h_T, saved = forward(*inputs, keep_activations)
 
         def grad(dH, dc_T, dh_T):
-            kept = saved or forward(*inputs, True)[3]  # after a forward-only run
+            kept = kept_activations(forward, inputs, saved)
             dA, dc0, dh0, norm_grads = backward(
                 kept, W_hh, norms, zeros_if_none(dH, hidden),
                 tf.transpose(zeros_if_none(dc_T, c0)), tf.transpose(zeros_if_none(dh_T, h0)),
@@ -364,7 +364,7 @@ def _hyper_fn(forget_bias, masked, jit_compile, keep_activations):
         hidden, final, saved = forward(*inputs, keep_activations)
 
         def grad(dH, *d_final):
-            kept = saved or forward(*inputs, True)[2]  # after a forward-only run
+            kept = kept_activations(forward, inputs, saved)
             d_state = tuple(tf.transpose(zeros_if_none(d, s)) for s, d in zip(state0, d_final))
             d_arrays, d_state, dr, sums = backward(fused, kept, x_main,
                                                    zeros_if_none(dH, hidden), d_state, masks)
