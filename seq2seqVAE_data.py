@@ -9,10 +9,9 @@ import argparse
 import os
 import sys
 
-from sketchgen import convert
-from sketchgen.cli import fail, failing_on
+from sketchgen import cli, convert
+from sketchgen.errors import SketchDataError, UsageError
 from sketchgen.messages import one_line
-from utils import SketchDataError
 
 DESCRIPTION = __doc__.split('\n\n')[0]
 EPILOG = """Each SVG file is one sketch and each of its subpaths one stroke;
@@ -24,7 +23,7 @@ stored as int16 stroke-3 offsets."""
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=DESCRIPTION, epilog=EPILOG,
+    p = cli.ArgumentParser(description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument('inputs', nargs='+', help='.svg, .ndjson, .json files or folders of them')
     p.add_argument('--out', required=True, help='the .npz file to write')
@@ -50,29 +49,31 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+@cli.command
 def main(argv=None):
     args = parse_args(argv)
     if not args.out.endswith('.npz'):
-        fail(f'--out {args.out}: the file name must end with .npz')
+        raise UsageError(f'--out {args.out}: the file name must end with .npz')
     for path in (args.out, args.preview):
         if path and os.path.exists(path) and not args.force:
-            fail(f'{path} exists; pass --force to overwrite it')
+            raise UsageError(f'{path} exists; pass --force to overwrite it')
     if args.max_len < 2 or (args.max_sketches is not None and args.max_sketches < 1):
-        fail('--max_len must be at least 2 and --max_sketches at least 1')
+        raise UsageError('--max_len must be at least 2 and --max_sketches at least 1')
     if args.epsilon < 0 or args.tolerance <= 0:
-        fail('--epsilon must be at least 0 and --tolerance more than 0')
+        raise UsageError('--epsilon must be at least 0 and --tolerance more than 0')
     options = convert.Options(
         epsilon=args.epsilon, max_len=args.max_len, tolerance=args.tolerance,
         recognized=args.recognized, countrycodes=tuple(args.countrycode),
         max_sketches=args.max_sketches, strict=args.strict)
-    # The whole message on one line: a parser error it wraps may span several.
-    with failing_on(SketchDataError, OSError, message=one_line):
+    try:
         line, skip_reasons = convert.build_dataset(
             args.inputs, args.out, options, args.split, args.seed, args.preview)
+    except OSError as err:  # the whole message on one line: a wrapped error may span several
+        raise SketchDataError(one_line(err)) from None
     for reason in skip_reasons:
         print(f'skipped {reason}', file=sys.stderr)
     print(line)
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

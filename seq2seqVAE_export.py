@@ -15,93 +15,21 @@ pages to start from (the library's own zeroState() is zeros).
     python3 seq2seqVAE_export.py magenta_ckpt/ --scale_factor 41.7 --seed 0 --out m.json
     python3 seq2seqVAE_export.py --import cat.gen.json --out experiments/cat_js
     python3 seq2seqVAE_export.py --import cat --out experiments/cat_js   # pretrained, by name
+
+The format and both directions of it are sketchgen/sketch_js.py's.
 """
-import argparse
 import os
+import sys
 
 import numpy as np
 
-import seq2seqVAE as S
-import utils
-from sketchgen import cli, sketch_js
-from sketchgen.pretrained import PretrainedError
+from sketchgen import cli
+from sketchgen.errors import ExportError, UsageError
 from sketchgen.sketch_js import NUM_MIXTURE as JS_NUM_MIXTURE
-from sketchgen.sketch_js import STROKE_INPUTS
 
 
-class ExportError(ValueError):
-    """The model cannot be written in the library's format (one-line reason)."""
-
-
-def check_exportable(model):
-    """Raises ExportError naming every reason the library cannot run `model`."""
-    hps = model.hps
-    reasons = []
-    if hps.dec_model != 'lstm':
-        reasons.append(f"its decoder is '{hps.dec_model}', but @magenta/sketch runs only a "
-                       'plain LSTM (tf.basicLSTMCell)')
-    if hps.num_mixture > JS_NUM_MIXTURE:
-        reasons.append(f'it has num_mixture={hps.num_mixture}, but @magenta/sketch '
-                       f'hard-codes {JS_NUM_MIXTURE} mixtures (fewer are padded, more cannot be)')
-    if reasons:
-        raise ExportError('cannot export for @magenta/sketch: ' + '; '.join(reasons))
-
-
-def decoder_arrays(model, z=None):
-    """The five float32 arrays the library reads.  Its LSTM input is the
-    stroke alone, so a conditional model's constant z @ W_xh[5:] joins the bias."""
-    cell, out = model.decoder, model.output_layer
-    w_xh = cell.W_xh.numpy()
-    bias = cell.project_static(None if z is None else S.tf.constant(z[None])).numpy()[0]
-    return [out.kernel.numpy(), out.bias.numpy(), w_xh[:STROKE_INPUTS], cell.W_hh.numpy(), bias]
-
-
-def export_sketch_rnn_js(model, path, z=None, *, scale_factor, name='sketchgen'):
-    """Writes `model`'s decoder as a @magenta/sketch JSON model to `path`.
-
-    z: the latent vector [z_size] a conditional model is exported at (it
-    must be given for those, and None for decoder-only models).
-    scale_factor: the data's normalizing_scale_factor; the library divides
-    its pixel offsets by scale_factor / 2 to get model inputs.
-    A model with fewer than 20 mixtures is padded to 20 (sketch_js.pad_mixtures);
-    info records num_mixture and padded_weight_bound, the most total weight
-    the library can give the padded mixtures.  Returns the info dict written."""
-    check_exportable(model)
-    hps = model.hps
-    if hps.conditional and z is None:
-        raise ExportError('conditional model: give the z to export its decoder at')
-    if not hps.conditional and z is not None:
-        raise ExportError('decoder-only model: it has no z')
-    if z is not None:
-        z = np.asarray(z, np.float32)
-        if z.shape != (hps.z_size,):
-            raise ExportError(f'z has shape {z.shape}; the model takes ({hps.z_size},)')
-    arrays = decoder_arrays(model, z)
-    # @magenta/sketch reads only scale_factor; pages cap samples at
-    # max_seq_len.  mode 2 ("gen") is the decoder-only layout in the older
-    # sketch-rnn-js, which squashes z with tanh for version < 6 (ours is not).
-    info = dict(name=name, mode=2, version=6, max_seq_len=int(hps.max_seq_len),
-                scale_factor=float(scale_factor))
-    if z is not None:  # the state tanh(W z + b) the decoder starts from
-        c, h = (s.numpy()[0] for s in model.initial_state(z[None], 1))
-        info['initial_state'] = dict(c=c.tolist(), h=h.tolist())
-    if hps.num_mixture < JS_NUM_MIXTURE:
-        arrays[:2] = sketch_js.pad_mixtures(*arrays[:2], hps.num_mixture)
-        info.update(num_mixture=hps.num_mixture,
-                    padded_weight_bound=sketch_js.padded_weight_bound(*arrays[:2],
-                                                                      hps.num_mixture))
-    try:
-        sketch_js.write_model(path, info, arrays)
-    except sketch_js.SketchJSError as err:
-        raise ExportError(f'cannot export for @magenta/sketch: {err}') from None
-    return info
-
-
-# --------------------------------------------------------------------------
-# Command line.
-# --------------------------------------------------------------------------
 def parse_args(argv):
-    p = argparse.ArgumentParser(
+    p = cli.ArgumentParser(
         description='Export a model for @magenta/sketch (a JSON file a web page can load), '
                     'or --import such a model as an experiment folder.')
     p.add_argument('model', nargs='?', help='experiment folder or Magenta checkpoint folder')
@@ -147,45 +75,34 @@ def choose_z(model, args, scale_factor):
         raise ExportError('conditional model: choose its z with --seed, --index or --sketch')
     if args.seed is not None:
         return np.random.default_rng(args.seed).standard_normal(model.hps.z_size), scale_factor
+    from sketchgen.loading import load_dataset, load_sketch
+    from sketchgen.sampling import encode
     if args.index is not None:
         # The test set comes normalised by the train set's scale factor.
-        _, _, test_set, _ = utils.load_dataset(args.data_dir, model.hps.copy())
+        _, _, test_set, _ = load_dataset(args.data_dir, model.hps.copy())
         if not 0 <= args.index < len(test_set.strokes):
             raise ExportError(f'--index {args.index}: the test set has '
                               f'{len(test_set.strokes)} sketches')
-        return S.encode(model, test_set.strokes[args.index])[0], scale_factor or test_set.scale_factor
+        return encode(model, test_set.strokes[args.index])[0], scale_factor or test_set.scale_factor
     if args.sketch is not None:
         if scale_factor is None:
             raise ExportError('--sketch: give --scale_factor to normalise it')
-        return S.encode(model, utils.load_sketch(args.sketch), scale_factor)[0], scale_factor
+        return encode(model, load_sketch(args.sketch), scale_factor)[0], scale_factor
     return None, scale_factor
-
-
-def import_sketch_js(source, out_dir):
-    """Writes the @magenta/sketch model `source` (a .json file, or a
-    pretrained model's name) as an experiment folder: logs/model_config.json
-    (with its normalizing scale factor) and checkpoints/best.weights.h5.
-    Returns the model."""
-    if os.path.exists(out_dir) and os.listdir(out_dir):
-        raise ExportError(f'{out_dir}: already exists and is not empty; choose a new folder')
-    if os.path.isfile(source):
-        model = S.load_sketch_js(source)
-    elif source.endswith('.json') or os.sep in source:
-        raise FileNotFoundError(f'{source}: no such file')
-    else:
-        model = S.load_pretrained(source)
-    paths = S.experiment_paths(out_dir)
-    for path in (paths['config'], paths['best']):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-    S.write_model_config(paths['config'], model.hps,
-                         normalizing_scale_factor=model.normalizing_scale_factor)
-    model.save_weights(paths['best'])
-    return model
 
 
 def main_import(args):
     """Imports; returns the line to print."""
-    model = import_sketch_js(args.import_source, args.out)
+    from sketchgen.pretrained import fetch_model
+    from sketchgen.sketch_js import import_sketch_js
+    source = args.import_source
+    if os.path.isfile(source):
+        path = source
+    elif source.endswith('.json') or os.sep in source:
+        raise UsageError(f'{source}: no such file')
+    else:  # a pretrained model's name
+        path = fetch_model(source)
+    model = import_sketch_js(path, args.out, source)
     hps = model.hps
     return (f'wrote {args.out}: a decoder-only LSTM ({hps.dec_rnn_size} units, '
             f'{hps.num_mixture} mixtures, max_seq_len {hps.max_seq_len}, scale factor '
@@ -195,12 +112,14 @@ def main_import(args):
 
 def main_export(args):
     """Exports; returns the line to print."""
-    model = S.load_model(args.model, args.checkpoint, batch_size=1)
+    from sketchgen.checkpoints import load_model
+    from sketchgen.experiment import Experiment, is_experiment
+    from sketchgen.sketch_js import check_exportable, export_sketch_rnn_js
+    model = load_model(args.model, args.checkpoint, batch_size=1)
     check_exportable(model)  # before any data is read
     scale_factor = args.scale_factor
-    config = S.experiment_paths(args.model)['config']
-    if scale_factor is None and os.path.exists(config):
-        scale_factor = S.read_model_config(config)[1].get('normalizing_scale_factor')
+    if scale_factor is None and is_experiment(args.model):
+        scale_factor = Experiment(args.model).scale_factor
     z, scale_factor = choose_z(model, args, scale_factor)
     if scale_factor is None:
         raise ExportError(f'{args.model}: no normalizing_scale_factor recorded '
@@ -214,13 +133,11 @@ def main_export(args):
             'of the mixture weight')
 
 
+@cli.command
 def main(argv=None):
     args = parse_args(argv)
-    with cli.failing_on(ExportError, FileNotFoundError, utils.SketchDataError,
-                        sketch_js.SketchJSError, PretrainedError):
-        line = main_export(args) if args.import_source is None else main_import(args)
-    print(line)
+    print(main_export(args) if args.import_source is None else main_import(args))
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -18,24 +18,21 @@ model's normalised units; --sketch files hold raw stroke-3 offsets (as the
 .npz data sets do) and are divided by the data's normalizing scale factor.
 """
 import argparse
-import json
 import os
 import sys
 
 import numpy as np
 
-import utils
 from sketchgen import cli
-from sketchgen.pretrained import PretrainedError
+from sketchgen.drawing import (draw_grid, draw_grid_animated, draw_grid_gif, draw_strokes,
+                               draw_strokes_animated, draw_strokes_gif)
+from sketchgen.errors import SketchDataError, UsageError
+from sketchgen.loading import load_dataset, load_sketch
+from sketchgen.strokes import slerp, to_normal_strokes
 
 PROG = os.path.basename(sys.argv[0])
 MODES = ('sample', 'reconstruct', 'interpolate')
 BLANK = np.zeros((1, 3))  # an empty grid cell
-
-
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message):
-        cli.fail(f'{message} (see --help)')
 
 
 def temperature(text):
@@ -49,7 +46,7 @@ def temperature(text):
 
 
 def parse_args(argv):
-    p = OneLineParser(prog=PROG, description=__doc__,
+    p = cli.ArgumentParser(prog=PROG, description=__doc__,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('model', metavar='MODEL', nargs='?',
                    help='experiment folder or Magenta checkpoint folder')
@@ -97,29 +94,28 @@ def parse_args(argv):
     return args
 
 
-def experiment_file(args, name):
-    """The experiment's logs/NAME as a dict, {} for a Magenta checkpoint folder."""
-    path = os.path.join(args.model, 'logs', name)
-    if not os.path.isfile(path):
-        return {}
-    with open(path) as f:
-        return json.load(f)
+def experiment(args):
+    """MODEL's Experiment, or None for a Magenta checkpoint folder."""
+    from sketchgen.experiment import Experiment, is_experiment
+    return Experiment(args.model) if is_experiment(args.model) else None
 
 
 def load_test_set(args, model):
-    data_dir = args.data_dir or experiment_file(args, 'flags.json').get('data_dir')
+    recorded = experiment(args)
+    data_dir = args.data_dir or (recorded.read_settings().data_dir if recorded else None)
     if not data_dir:
-        cli.fail(f'{args.model} has no logs/flags.json naming the data folder (for the test set '
-             'and its normalizing scale factor): pass --data_dir')
+        raise UsageError(f'{args.model} records no data folder (for the test set and its '
+                         'normalizing scale factor): pass --data_dir')
     hps = model.hps.copy()
     hps.batch_size = 1  # only the sketches are needed
-    return utils.load_dataset(data_dir, hps)[2]
+    return load_dataset(data_dir, hps)[2]
 
 
 def input_sketches(args, model):
     """[(name, sketch)] to encode, normalised as the model reads them."""
     if args.sketch:
-        scale = experiment_file(args, 'model_config.json').get('normalizing_scale_factor')
+        recorded = experiment(args)
+        scale = recorded.scale_factor if recorded else None
         if scale is None:  # Magenta folders do not store it: recompute it from the data
             scale = load_test_set(args, model).scale_factor
         for _, sketch in args.sketches:
@@ -129,41 +125,41 @@ def input_sketches(args, model):
     indices = args.index or ([0] if args.mode == 'reconstruct' else [0, 1])
     for i in indices:
         if not 0 <= i < len(test_set.strokes):
-            cli.fail(f'--index {i}: the test set has {len(test_set.strokes)} sketches')
+            raise UsageError(f'--index {i}: the test set has {len(test_set.strokes)} sketches')
     return [(f'test sketch {i}', test_set.strokes[i]) for i in indices]
 
 
 def sample_rows(args, model):
     """One row of sketches per temperature, all from the same z and seed."""
-    import seq2seqVAE  # imported by main() once the arguments are checked
+    from sketchgen.sampling import sample_batch
     num = args.num or 10
     rng = np.random.default_rng(args.seed)
     z = rng.standard_normal((num, model.hps.z_size))
     seed = int(rng.integers(2 ** 31))
-    return [[utils.to_normal_strokes(s) for s in seq2seqVAE.sample_batch(
+    return [[to_normal_strokes(s) for s in sample_batch(
                 model, num, model.hps.max_seq_len, t, args.greedy, z, seed)]
             for t in args.temperature]
 
 
 def decode_rows(args, model, named_inputs):
     """A first row with the inputs, then one row of decodings per temperature."""
-    import seq2seqVAE
+    from sketchgen.sampling import decode, encode
     zs = []
     for name, sketch in named_inputs:
         try:
-            zs.append(seq2seqVAE.encode(model, sketch))
-        except utils.SketchDataError as err:  # longer than the model's max_seq_len
-            cli.fail(f'{name}: {err}')
+            zs.append(encode(model, sketch))
+        except SketchDataError as err:  # longer than the model's max_seq_len
+            raise SketchDataError(f'{name}: {err}') from None
     inputs = [sketch for _, sketch in named_inputs]
     if args.mode == 'interpolate':
         per_z = 1
-        zs = [utils.slerp(zs[0][0], zs[1][0], t)[None] for t in np.linspace(0, 1, args.steps)]
+        zs = [slerp(zs[0][0], zs[1][0], t)[None] for t in np.linspace(0, 1, args.steps)]
         header = [inputs[0]] + [BLANK] * (args.steps - 2) + [inputs[1]]
     else:
         per_z = args.num or 1
         header = [cell for sketch in inputs for cell in [sketch] + [BLANK] * (per_z - 1)]
     rng = np.random.default_rng(args.seed)
-    rows = [[seq2seqVAE.decode(model, z, t, args.greedy, rng=rng) for z in zs for _ in range(per_z)]
+    rows = [[decode(model, z, t, args.greedy, rng=rng) for z in zs for _ in range(per_z)]
             for t in args.temperature]
     return [header] + rows
 
@@ -173,14 +169,13 @@ def draw(cells, ncols, out, animate):
     or a GIF drawing itself when `out` ends in .gif."""
     if out.lower().endswith('.gif'):
         if len(cells) == 1:
-            utils.draw_strokes_gif(cells[0], out)
+            draw_strokes_gif(cells[0], out)
         else:
-            utils.draw_grid_gif(cells, out, ncols=ncols)
+            draw_grid_gif(cells, out, ncols=ncols)
     elif len(cells) == 1:
-        (utils.draw_strokes_animated if animate else utils.draw_strokes)(cells[0],
-                                                                         svg_filename=out)
+        (draw_strokes_animated if animate else draw_strokes)(cells[0], svg_filename=out)
     else:
-        draw_many = utils.draw_grid_animated if animate else utils.draw_grid
+        draw_many = draw_grid_animated if animate else draw_grid
         draw_many(cells, ncols=ncols, svg_filename=out)
     return out
 
@@ -200,35 +195,30 @@ def draw_all(rows, args):
 
 
 def load(args):
-    """The model the arguments name; one line on failure."""
-    import seq2seqVAE  # slow (TensorFlow): only once the arguments are checked
-    try:
-        if args.pretrained:
-            return seq2seqVAE.load_pretrained(args.pretrained)
-        return seq2seqVAE.load_model(args.model, args.checkpoint)
-    except (OSError, ValueError, seq2seqVAE.tf.errors.OpError, PretrainedError) as err:
-        cli.fail(err)  # sketch_js.SketchJSError is a ValueError
+    """The model the arguments name (TensorFlow starts here, once the
+    arguments are checked)."""
+    if args.pretrained:
+        from sketchgen.pretrained import load_pretrained
+        return load_pretrained(args.pretrained)
+    from sketchgen.checkpoints import load_model
+    return load_model(args.model, args.checkpoint)
 
 
+@cli.command
 def main(argv=None):
     args = parse_args(argv)
-    try:  # a bad sketch file fails before TensorFlow loads
-        args.sketches = [(spec, utils.load_sketch(spec)) for spec in args.sketch or []]
-    except utils.SketchDataError as err:
-        cli.fail(err)
+    # A bad sketch file fails before TensorFlow loads.
+    args.sketches = [(spec, load_sketch(spec)) for spec in args.sketch or []]
     model = load(args)
     if args.mode != 'sample' and not model.hps.conditional:
-        cli.fail(f'{args.model} is a decoder-only model (conditional=False): it has no encoder to '
-             f'{args.mode} with; use --mode sample')
-    try:
-        if args.mode == 'sample':
-            rows = sample_rows(args, model)
-        else:
-            rows = decode_rows(args, model, input_sketches(args, model))
-    except utils.SketchDataError as err:
-        cli.fail(err)
+        raise UsageError(f'{args.model} is a decoder-only model (conditional=False): it has no '
+                         f'encoder to {args.mode} with; use --mode sample')
+    if args.mode == 'sample':
+        rows = sample_rows(args, model)
+    else:
+        rows = decode_rows(args, model, input_sketches(args, model))
     print(f"wrote {', '.join(draw_all(rows, args))}")
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -28,6 +28,7 @@ import tensorflow as tf  # noqa: E402
 
 import utils  # noqa: E402
 from sketchgen import monitor  # noqa: E402
+from sketchgen.run_settings import DEFAULT_SAMPLES  # noqa: E402
 
 MAGENTA_SAVE_EVERY = 500
 
@@ -36,7 +37,7 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--data_dir', default=os.path.join('..', 'shared', 'datasets'))
     p.add_argument('--data_set', default='aaron_sheep')
-    p.add_argument('--samples', type=int, default=monitor.DEFAULT_SAMPLES)
+    p.add_argument('--samples', type=int, default=DEFAULT_SAMPLES)
     p.add_argument('--repeats', type=int, default=5)
     return p.parse_args()
 
@@ -63,8 +64,8 @@ def main():
 
     with tempfile.TemporaryDirectory() as folder:
         writer = tf.summary.create_file_writer(folder)
-        grid = monitor.Monitor(folder, monitor.SampleGrid(model, valid_set, args.samples, 1), writer)
-        first_step, first_grid = seconds(step), seconds(lambda: grid.draw(0))
+        grid = monitor.Monitor(folder, monitor.SampleGrid(hps, valid_set, args.samples, 1))
+        first_step, first_grid = seconds(step), seconds(lambda: grid.draw(model, 0, writer))
         for mode in ('natural', 'full'):
             if mode == 'full':
                 bias = model.output_layer.bias.numpy()
@@ -73,9 +74,9 @@ def main():
             steps, grids = [], []
             for i in range(args.repeats):  # interleaved: both see the same load
                 steps.append(seconds(step))
-                grids.append(seconds(lambda i=i: grid.draw(i + 1)))
+                grids.append(seconds(lambda i=i: grid.draw(model, i + 1, writer)))
             step_s, grid_s = statistics.median(steps), statistics.median(grids)
-            lengths = [len(s) for row in grid.grid.rows() for s in row]
+            lengths = [len(s) for row in grid.grid.rows(model) for s in row]
             print(json.dumps(dict(
                 mode=mode, samples=args.samples, step_s=round(step_s, 3), grid_s=round(grid_s, 3),
                 steps_per_epoch=train_set.num_batches, max_seq_len=hps.max_seq_len,

@@ -1,46 +1,41 @@
-"""What the command lines share: a refusal is one line on stderr and exit
-status 2, never a traceback; a run's output is copied to its log."""
-import contextlib
+"""What the command lines share: every SketchGenError (argparse's errors
+included) ends as one line on stderr and exit status 2, never a traceback;
+a run's output copied to its log.
+
+A command's main(argv=None) returns its exit status; the scripts end with
+sys.exit(main()), as the installed console scripts do."""
+import argparse
+import functools
 import re
-import signal
 import sys
 
-from sketchgen.messages import first_line
+from sketchgen.errors import SketchGenError, UsageError
+from sketchgen.messages import one_line
 
 
-def fail(message):
-    """One clear line on stderr, no traceback."""
-    print(f'error: {message}', file=sys.stderr)
-    sys.exit(2)
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, whose errors are UsageErrors (one line, exit status 2)."""
+
+    def error(self, message):
+        raise UsageError(f'{message} (see --help)')
 
 
-@contextlib.contextmanager
-def failing_on(*errors, message=first_line):
-    """Turns these errors, whose messages name the file or flag, into
-    fail(message(err)): by default the message's first line."""
-    try:
-        yield
-    except errors as err:
-        fail(message(err))
+USAGE_STATUS = 2  # the exit status of every refusal
 
 
-def write_or_fail(path, write):
-    """write(), or fail() naming `path` when the write fails (a full disk)."""
-    try:
-        write()
-    except OSError as err:
-        fail(f'{path}: cannot write it: {first_line(err)}')
-
-
-@contextlib.contextmanager
-def signals_to(handler, signals=(signal.SIGINT, signal.SIGTERM)):
-    """handler(signum, frame) receives these signals, then the previous handlers again."""
-    previous = {sig: signal.signal(sig, handler) for sig in signals}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+def command(main):
+    """main(argv=None) as a command returning its exit status: 0 when it
+    returns nothing; a SketchGenError it raises is printed as
+    `error: <message>` on stderr and gives USAGE_STATUS."""
+    @functools.wraps(main)
+    def run(argv=None):
+        try:
+            return main(argv) or 0
+        except SketchGenError as err:
+            sys.stdout.flush()
+            print(f'error: {one_line(err)}', file=sys.stderr)
+            return USAGE_STATUS
+    return run
 
 
 class Tee:

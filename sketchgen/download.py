@@ -11,12 +11,9 @@ import urllib.error
 import urllib.request
 
 from sketchgen import atomic
+from sketchgen.errors import DownloadError
 
 CHUNK = 1 << 16
-
-
-class DownloadError(Exception):
-    """A download that failed; the message is one line naming the URL."""
 
 
 def cache_dir(kind):

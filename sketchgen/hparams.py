@@ -1,5 +1,9 @@
-"""Hyper-parameters: Magenta's names, defaults and `HParams.parse` syntax."""
+"""Hyper-parameters: Magenta's names, defaults and `HParams.parse` syntax,
+and model_config.json, the file that holds them beside a model's weights."""
 import json
+
+from sketchgen import atomic
+from sketchgen.errors import ModelConfigError
 
 
 DEFAULT_HPARAMS = dict(
@@ -136,3 +140,46 @@ def _convert(name, value, default):
 def get_default_hparams():
     """A fresh HParams holding Magenta's defaults."""
     return HParams(**json.loads(json.dumps(DEFAULT_HPARAMS)))
+
+
+# --------------------------------------------------------------------------
+# model_config.json: every hyper-parameter, plus facts of the data (ours),
+# or a Magenta trainer's own file.
+# --------------------------------------------------------------------------
+CONFIG_EXTRAS = ('normalizing_scale_factor',)
+ARCHITECTURE = ('conditional', 'enc_model', 'enc_rnn_size', 'dec_model', 'dec_rnn_size',
+                'z_size', 'num_mixture')
+
+
+def write_model_config(path, hps, **extras):
+    """model_config.json: every hyper-parameter plus data facts (scale factor)."""
+    atomic.write_json(path, dict(hps.values(), **extras), sort_keys=True)
+
+
+def read_model_config(path, **overrides):
+    """-> (hps, extras) from a model_config.json (ours or Magenta's), with
+    `overrides` applied; ModelConfigError with one line naming the file otherwise."""
+    try:
+        with open(path) as f:
+            values = json.load(f)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ModelConfigError(f'{path}: not JSON ({err})') from None
+    if isinstance(values, list):  # Magenta 2.1.4's trainer writes only the names
+        missing = [name for name in ARCHITECTURE if name not in overrides]
+        if missing:
+            raise ModelConfigError(
+                f'{path}: lists hyper-parameter names without their values; write them as a '
+                f'JSON object {{"name": value, ...}} or pass them, e.g. load_model(path, '
+                f'{", ".join(f"{name}=..." for name in missing)})')
+        values = {}
+    if not isinstance(values, dict):
+        raise ModelConfigError(f'{path}: holds a JSON {type(values).__name__}, not an object '
+                               'of hyper-parameters')
+    extras = {k: values.pop(k) for k in CONFIG_EXTRAS if k in values}
+    try:
+        hps = get_default_hparams()
+        for name, value in dict(values, **overrides).items():
+            hps.set(name, value)
+    except ValueError as err:
+        raise ModelConfigError(f'{path}: {err}') from None
+    return hps, extras

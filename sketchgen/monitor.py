@@ -6,15 +6,16 @@ its settings as text."""
 import json
 import os
 
+from sketchgen import tf_settings  # noqa: F401  (first: TensorFlow's CPU options)
 import numpy as np
-import seq2seqVAE as S
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
-import utils
 from sketchgen import atomic, raster
+from sketchgen.drawing import draw_grid, grid_strokes
+from sketchgen.sampling import sample_batch
+from sketchgen.strokes import to_big_strokes, to_normal_strokes
 
-DEFAULT_SAMPLES = 5  # sketches per row
 SAMPLE_TEMPERATURES = (0.2, 0.6, 1.0)
 RECONSTRUCTION_TEMPERATURE = 0.3
 CELL_PIXELS = 96  # TensorBoard image pixels per grid cell
@@ -29,72 +30,70 @@ class SampleGrid:
     from the run's seed, so that the same cells change over the run and the
     same weights give the same drawing."""
 
-    def __init__(self, model, valid_set, num, seed):
-        self.model, self.num = model, num
+    def __init__(self, hps, valid_set, num, seed):
+        self.hps, self.num = hps, num
         rng = np.random.default_rng([seed, 13])  # apart from the seeds training uses
-        self.z = rng.standard_normal((num, model.hps.z_size)).astype(np.float32)
+        self.z = rng.standard_normal((num, hps.z_size)).astype(np.float32)
         self.seeds = [int(s) for s in rng.integers(2 ** 31, size=len(SAMPLE_TEMPERATURES) + 1)]
         count = len(valid_set.strokes)
         picks = np.sort(rng.choice(count, num, replace=num > count))
         self.inputs = [valid_set.strokes[i] for i in picks]  # normalised, as the model reads them
 
-    def rows(self):
-        """[samples at each temperature...] and, for a model with an encoder,
-        [validation sketches], [their decodings]: lists of stroke-3 sketches."""
-        rows = [self._sample(temperature, self.z, seed)
+    def rows(self, model):
+        """`model`'s [samples at each temperature...] and, for a model with an
+        encoder, [validation sketches], [their decodings]: lists of stroke-3 sketches."""
+        rows = [self._sample(model, temperature, self.z, seed)
                 for temperature, seed in zip(SAMPLE_TEMPERATURES, self.seeds)]
-        if self.model.hps.conditional:
-            rows += [self.inputs, self._sample(RECONSTRUCTION_TEMPERATURE, self.encode_inputs(),
-                                               self.seeds[-1])]
+        if self.hps.conditional:
+            rows += [self.inputs, self._sample(model, RECONSTRUCTION_TEMPERATURE,
+                                               self.encode_inputs(model), self.seeds[-1])]
         return rows
 
-    def encode_inputs(self):
+    def encode_inputs(self, model):
         """Posterior means of the fixed validation sketches, [num, z_size].
         Eager: its recurrent kernels are compiled already, and tracing the
         whole encoder costs more than a run's validations save."""
-        max_len = self.model.hps.max_seq_len
-        padded = np.stack([utils.to_big_strokes(s, max_len) for s in self.inputs])
-        mu, _ = self.model.encode(tf.constant(padded, tf.float32),
-                                  tf.constant([len(s) for s in self.inputs], tf.int32))
+        padded = np.stack([to_big_strokes(s, self.hps.max_seq_len) for s in self.inputs])
+        mu, _ = model.encode(tf.constant(padded, tf.float32),
+                             tf.constant([len(s) for s in self.inputs], tf.int32))
         return tf.cast(mu, tf.float32).numpy()
 
-    def _sample(self, temperature, z, seed):
-        sketches = S.sample_batch(self.model, len(z), self.model.hps.max_seq_len, temperature,
-                                  z=z, seed=seed)
-        return [utils.to_normal_strokes(s) for s in sketches]
+    def _sample(self, model, temperature, z, seed):
+        sketches = sample_batch(model, len(z), self.hps.max_seq_len, temperature, z=z, seed=seed)
+        return [to_normal_strokes(s) for s in sketches]
 
 
 def grid_image(rows, ncols):
     """A grayscale [1, H, W, 1] uint8 batch of the rows laid out by utils.grid_strokes."""
     size = (CELL_PIXELS * ncols, CELL_PIXELS * len(rows))
-    image = raster.render(utils.grid_strokes([s for row in rows for s in row], ncols), size)
+    image = raster.render(grid_strokes([s for row in rows for s in row], ncols), size)
     return np.asarray(image, np.uint8)[None, :, :, None]
 
 
 class Monitor:
-    """Draws the grid at each validation (chief only: other workers get none)."""
+    """Draws the grid at each validation into `folder` (the experiment's
+    samples/) and TensorBoard (chief only: other workers get none)."""
 
-    def __init__(self, exp_dir, grid, writer):
-        self.grid, self.writer = grid, writer
-        self.folder = S.experiment_paths(exp_dir)['samples']
+    def __init__(self, folder, grid):
+        self.grid, self.folder = grid, folder
+
+    def draw(self, model, step, writer):
+        rows = self.grid.rows(model)
         os.makedirs(self.folder, exist_ok=True)
-
-    def draw(self, step):
-        rows = self.grid.rows()
-        svg = utils.draw_grid([s for row in rows for s in row], self.grid.num)
+        svg = draw_grid([s for row in rows for s in row], self.grid.num)
         # Atomic writes: a reader never sees half a file.
         atomic.write_text(os.path.join(self.folder, f'step_{step:07d}.svg'), svg)
         atomic.write_text(os.path.join(self.folder, 'latest.svg'), svg)
         temperatures = ', '.join(f'{t:g}' for t in SAMPLE_TEMPERATURES)
         samples, reconstructions = rows[:len(SAMPLE_TEMPERATURES)], rows[len(SAMPLE_TEMPERATURES):]
-        with self.writer.as_default(step=step):
+        with writer.as_default(step=step):
             tf.summary.image('samples', grid_image(samples, self.grid.num),
                              description=f'rows: temperature {temperatures}, fixed z')
             if reconstructions:
                 tf.summary.image('reconstructions', grid_image(reconstructions, self.grid.num),
                                  description='validation sketches, then their decodings at '
                                              f'temperature {RECONSTRUCTION_TEMPERATURE:g}')
-        self.writer.flush()
+        writer.flush()
 
 
 def hparam_values(hps, **extra):
@@ -120,14 +119,3 @@ def write_run_summary(folder, trial_id, hps, step, command_line, config_path, **
         tf.summary.text('model_config', '    ' + config.replace('\n', '\n    '))
         tf.summary.text('command_line', '    ' + command_line)
     writer.close()
-
-
-def watch(trainer, exp_dir, valid_set, samples, command_line, **extra_hparams):
-    """What the chief shows while it trains: the run's settings in
-    TensorBoard and, with samples > 0, the grid at each validation."""
-    paths = S.experiment_paths(exp_dir)
-    write_run_summary(paths['tensorboard'], exp_dir, trainer.hps, trainer.step, command_line,
-                      paths['config'], **extra_hparams)
-    if samples:
-        grid = SampleGrid(trainer.model, valid_set, samples, extra_hparams['seed'])
-        trainer.monitor = Monitor(exp_dir, grid, trainer.writer)

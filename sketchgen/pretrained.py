@@ -5,14 +5,11 @@ import difflib
 import os
 
 from sketchgen import download
+from sketchgen.errors import DownloadError, PretrainedError
 
 BASE_URL = 'https://storage.googleapis.com/quickdraw-models/sketchRNN/models/'
 URL_VARIABLE = 'SKETCHGEN_MODELS_URL'  # another base URL: a mirror, or a test's server
 NAMES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pretrained_models.txt')
-
-
-class PretrainedError(Exception):
-    """An unknown name or a model that cannot be fetched (one line)."""
 
 
 def names():
@@ -37,7 +34,16 @@ def fetch_model(name, progress=True):
     path = os.path.join(download.cache_dir('models'), f'{name}.gen.json')
     try:
         return download.fetch(model_url(name), path, progress=progress)
-    except download.DownloadError as err:
+    except DownloadError as err:
         raise PretrainedError(f"pretrained model '{name}' is not cached and could not be "
                               f'downloaded ({err}); fetch {model_url(name)} once with network '
                               f'access, or save it as {path}') from None
+
+
+def load_pretrained(name, progress=True, **overrides):
+    """Magenta's pretrained decoder-only model NAME (one of names(), e.g.
+    'cat'), downloaded once into the cache (download.cache_dir('models'));
+    see sketch_js.load_sketch_js.  Raises PretrainedError (unknown name,
+    offline) or SketchJSError (a bad file)."""
+    from sketchgen.sketch_js import load_sketch_js  # TensorFlow: only when a model is built
+    return load_sketch_js(fetch_model(name, progress), **overrides)

@@ -11,9 +11,7 @@ import os
 import socket
 import time
 
-
-class LockedError(Exception):
-    """Another live process holds the lock; the message is one line naming it."""
+from sketchgen.errors import LockedError
 
 
 class RunLock:

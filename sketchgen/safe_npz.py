@@ -12,6 +12,7 @@ import zlib
 
 import numpy as np
 
+from sketchgen.errors import NpzError
 from sketchgen.messages import one_line
 
 # Reached through public objects: numpy moved these from numpy.core to numpy._core.
@@ -28,10 +29,6 @@ ALLOWED = {
        for module in ('numpy.core.multiarray', 'numpy._core.multiarray')},
 }
 _READ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
-
-
-class NpzError(ValueError):
-    """An .npz that cannot be read safely; one line, without the file name."""
 
 
 class _ArrayUnpickler(pickle.Unpickler):

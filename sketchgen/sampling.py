@@ -5,7 +5,7 @@ from sketchgen import tf_settings  # noqa: F401  (first: TensorFlow's CPU option
 import numpy as np
 import tensorflow as tf
 
-import utils
+from sketchgen.strokes import to_big_strokes, to_normal_strokes
 
 
 START_TOKEN = (0.0, 0.0, 1.0, 0.0, 0.0)  # S_0: the pen starts a new stroke
@@ -107,7 +107,7 @@ def encode(model, strokes3, scale_factor=1.0):
         raise ValueError('a decoder-only model (conditional=False) has no encoder')
     strokes = np.array(strokes3, np.float32)
     strokes[:, 0:2] /= scale_factor
-    padded = utils.to_big_strokes(strokes, model.hps.max_seq_len)
+    padded = to_big_strokes(strokes, model.hps.max_seq_len)
     mu, _ = model.encode(tf.constant(padded[None], tf.float32), tf.constant([len(strokes)]))
     return mu.numpy()
 
@@ -117,7 +117,7 @@ def decode(model, z=None, temperature=1.0, greedy_mode=False, seq_len=None, rng=
     normal if None) for seq_len steps (default hps.max_seq_len)."""
     strokes5, _ = sample(model, seq_len or model.hps.max_seq_len, temperature,
                          greedy_mode, z, rng)
-    return utils.to_normal_strokes(strokes5)
+    return to_normal_strokes(strokes5)
 
 
 def _pick_indices(uniform, logits, temperature):

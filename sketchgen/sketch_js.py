@@ -14,22 +14,30 @@ The library hard-codes 20 mixtures.  A model with M < 20 is written padded
 -10, and whose other biases are 0 (mu 0, sigma 1, corr 0); the real
 logits are shifted up to the format's top (softmax ignores a common shift),
 so the padded components' total weight is at most padded_weight_bound().
-info.num_mixture = M marks the padding; read_model drops it again."""
+info.num_mixture = M marks the padding; read_model drops it again.
+
+Both directions between models and files are here: load_sketch_js (a
+file -> a decoder-only model), export_sketch_rnn_js (a model -> a file) and
+import_sketch_js (a file -> an experiment folder)."""
 import base64
 import binascii
 import json
+import os
 
+from sketchgen import tf_settings  # noqa: F401  (first: TensorFlow's CPU options)
 import numpy as np
+
+from sketchgen.errors import ExportError, SketchJSError
+from sketchgen.experiment import Experiment
+from sketchgen.hparams import get_default_hparams
+from sketchgen.model import Seq2seqModel
+from sketchgen.run_settings import RunSettings
 
 MAX_WEIGHT = 10.0        # the library decodes q -> MAX_WEIGHT * q / 32767
 QUANT_STEP = MAX_WEIGHT / 32767
 NUM_MIXTURE = 20         # hard-coded in the library (NMIXTURE)
 STROKE_INPUTS = 5        # stroke-5 rows; the LSTM has no other input
 ARRAY_NAMES = ('output kernel', 'output bias', 'W_xh', 'W_hh', 'LSTM bias')
-
-
-class SketchJSError(ValueError):
-    """A file that is not a model in this format (one line naming it)."""
 
 
 def _steps(array):
@@ -192,3 +200,112 @@ def _check_shapes(path, shapes):
         raise SketchJSError(f'{path}: weight shapes do not form a sketch-rnn LSTM decoder '
                             f'({got})')
     return (outputs - 3) // 6
+
+
+# --------------------------------------------------------------------------
+# Models to and from the format.
+# --------------------------------------------------------------------------
+def load_sketch_js(path, **overrides):
+    """The decoder-only model of a @magenta/sketch JSON file (what
+    export_sketch_rnn_js writes, and Magenta's pretrained models): its int16
+    weights de-quantised into a plain LSTM decoder with the file's number of
+    mixtures.  The file's scale_factor, the data's normalizing scale factor
+    (data units = model units x it), is kept as model.normalizing_scale_factor.
+    Raises SketchJSError."""
+    info, arrays, num_mixture = read_model(path)
+    if 'initial_state' in info:  # our decoder-only models start from zeros
+        raise SketchJSError(
+            f'{path}: a conditional model exported at one z (info.initial_state); a '
+            'decoder-only model cannot start from that state: load the model it came from')
+    output_kernel, output_bias, w_xh, w_hh, bias = arrays
+    hps = get_default_hparams()
+    name = str(info.get('name') or os.path.basename(path).split('.')[0])
+    for key, value in dict(conditional=False, dec_model='lstm', dec_rnn_size=w_hh.shape[0],
+                           num_mixture=num_mixture, max_seq_len=info['max_seq_len'],
+                           data_set=[f'{name}.npz'], **overrides).items():
+        hps.set(key, value)
+    model = Seq2seqModel(hps)
+    for variable, value in ((model.decoder.W_xh, w_xh), (model.decoder.W_hh, w_hh),
+                            (model.decoder.bias, bias), (model.output_layer.kernel, output_kernel),
+                            (model.output_layer.bias, output_bias)):
+        variable.assign(value)
+    model.normalizing_scale_factor = float(info['scale_factor'])
+    return model
+
+
+def check_exportable(model):
+    """Raises ExportError naming every reason the library cannot run `model`."""
+    hps = model.hps
+    reasons = []
+    if hps.dec_model != 'lstm':
+        reasons.append(f"its decoder is '{hps.dec_model}', but @magenta/sketch runs only a "
+                       'plain LSTM (tf.basicLSTMCell)')
+    if hps.num_mixture > NUM_MIXTURE:
+        reasons.append(f'it has num_mixture={hps.num_mixture}, but @magenta/sketch '
+                       f'hard-codes {NUM_MIXTURE} mixtures (fewer are padded, more cannot be)')
+    if reasons:
+        raise ExportError('cannot export for @magenta/sketch: ' + '; '.join(reasons))
+
+
+def decoder_arrays(model, z=None):
+    """The five float32 arrays the library reads.  Its LSTM input is the
+    stroke alone, so a conditional model's constant z @ W_xh[5:] joins the bias."""
+    cell, out = model.decoder, model.output_layer
+    w_xh = cell.W_xh.numpy()
+    bias = cell.project_static(None if z is None else z[None]).numpy()[0]
+    return [out.kernel.numpy(), out.bias.numpy(), w_xh[:STROKE_INPUTS], cell.W_hh.numpy(), bias]
+
+
+def export_sketch_rnn_js(model, path, z=None, *, scale_factor, name='sketchgen'):
+    """Writes `model`'s decoder as a @magenta/sketch JSON model to `path`.
+
+    z: the latent vector [z_size] a conditional model is exported at (it
+    must be given for those, and None for decoder-only models).
+    scale_factor: the data's normalizing_scale_factor; the library divides
+    its pixel offsets by scale_factor / 2 to get model inputs.
+    A model with fewer than 20 mixtures is padded to 20 (pad_mixtures);
+    info records num_mixture and padded_weight_bound, the most total weight
+    the library can give the padded mixtures.  Returns the info dict written."""
+    check_exportable(model)
+    hps = model.hps
+    if hps.conditional and z is None:
+        raise ExportError('conditional model: give the z to export its decoder at')
+    if not hps.conditional and z is not None:
+        raise ExportError('decoder-only model: it has no z')
+    if z is not None:
+        z = np.asarray(z, np.float32)
+        if z.shape != (hps.z_size,):
+            raise ExportError(f'z has shape {z.shape}; the model takes ({hps.z_size},)')
+    arrays = decoder_arrays(model, z)
+    # @magenta/sketch reads only scale_factor; pages cap samples at
+    # max_seq_len.  mode 2 ("gen") is the decoder-only layout in the older
+    # sketch-rnn-js, which squashes z with tanh for version < 6 (ours is not).
+    info = dict(name=name, mode=2, version=6, max_seq_len=int(hps.max_seq_len),
+                scale_factor=float(scale_factor))
+    if z is not None:  # the state tanh(W z + b) the decoder starts from
+        c, h = (s.numpy()[0] for s in model.initial_state(z[None], 1))
+        info['initial_state'] = dict(c=c.tolist(), h=h.tolist())
+    if hps.num_mixture < NUM_MIXTURE:
+        arrays[:2] = pad_mixtures(*arrays[:2], hps.num_mixture)
+        info.update(num_mixture=hps.num_mixture,
+                    padded_weight_bound=padded_weight_bound(*arrays[:2], hps.num_mixture))
+    try:
+        write_model(path, info, arrays)
+    except SketchJSError as err:
+        raise ExportError(f'cannot export for @magenta/sketch: {err}') from None
+    return info
+
+
+def import_sketch_js(path, out_dir, source=None):
+    """Writes the @magenta/sketch model in file `path` as the experiment
+    folder `out_dir` (new or empty): its model_config.json (with the scale
+    factor), best weights and settings, so that load_model, the sample
+    command and --list read it.  `source`: what to record it was imported
+    from (default: path).  Returns the model."""
+    experiment = Experiment.create_at(out_dir)
+    model = load_sketch_js(path)
+    settings = RunSettings(data_dir='', seed=0, save_every=0, end_step=0, epochs=None,
+                           data_set=model.hps.data_set, imported_from=source or path)
+    experiment.write(model.hps, settings, normalizing_scale_factor=model.normalizing_scale_factor)
+    experiment.save_best(model)
+    return model

@@ -11,9 +11,7 @@ Behaviour follows Magenta's sketch_rnn utils.py.
 """
 import numpy as np
 
-
-class SketchDataError(Exception):
-    """Bad sketch data; the message is one line naming the file."""
+from sketchgen.errors import SketchDataError
 
 
 def get_bounds(data, factor=10):

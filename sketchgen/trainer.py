@@ -1,5 +1,10 @@
-"""The training loop: batches by step, validation and checkpoints at each
-interval's end, exact resume, a clean stop on NaN or on SIGINT/SIGTERM."""
+"""The training loop: batches by step, validation and checkpoints at the end
+of each validation interval, exact resume, a clean stop on NaN or on
+SIGINT/SIGTERM.
+
+A validation interval is `save_every` steps (once an epoch by default).
+Keras' fit calls each of its "epochs" what is one interval here."""
+import contextlib
 import functools
 import glob
 import itertools
@@ -9,15 +14,18 @@ import shutil
 import signal
 import time
 
-import seq2seqVAE as S
+from sketchgen import tf_settings  # noqa: F401  (first: TensorFlow's CPU options)
 import keras
 import numpy as np
 import tensorflow as tf
 
-from sketchgen import atomic, progress
-from sketchgen.cli import fail, signals_to
+from sketchgen import progress
+from sketchgen.checkpoints import training_checkpoint
 from sketchgen.distribute import across_workers, fit_across_workers
+from sketchgen.errors import CheckpointError, WriteError
+from sketchgen.hparams import PRECISIONS
 from sketchgen.messages import first_line
+from sketchgen.model import Seq2seqModel, evaluate_costs, make_optimizer
 
 LOG_EVERY = 20  # steps between training summaries, as Magenta
 
@@ -62,60 +70,63 @@ def batch_dataset(train_set, seed, start_step, end_step, strategy=None):
     return strategy.distribute_datasets_from_function(worker_dataset)
 
 
-class ValidationCheckpoint(keras.callbacks.Callback):
-    """At the end of each interval: validate without dropout, keep the best
-    weights (evaluating the test set when they improve), write the latest
-    checkpoint.  Stops training on a NaN/inf cost or on SIGINT/SIGTERM."""
+class TrainerEvents(keras.callbacks.Callback):
+    """Passes fit's events on to the Trainer, and stops fit when it stops."""
 
     def __init__(self, trainer):
         super().__init__()
         self.trainer = trainer
-        self.interrupted = None  # name of the signal received
-        self.nan_step = None
 
     def on_train_batch_end(self, batch, logs=None):
-        if logs and not math.isfinite(float(logs['cost'])):
-            self.nan_step = self.trainer.step
-        elif logs and self.trainer.step % LOG_EVERY == 0:
-            self.trainer.log_training(logs)
-        if self.nan_step is not None or self.interrupted:
-            self.model.stop_training = True
+        self.trainer.after_step(logs or {})
+        self.model.stop_training = self.trainer.stopping
 
-    def on_epoch_end(self, epoch, logs=None):
-        if self.nan_step is None and not self.interrupted:
-            self.trainer.validate()
+    def on_epoch_end(self, epoch, logs=None):  # the end of a validation interval
+        self.trainer.end_interval()
+        self.model.stop_training = self.trainer.stopping
 
 
 class Trainer:
-    """Owns the model, its checkpoints and the loop over validation intervals."""
+    """Owns the model, its checkpoints, the run's state (step, best validation
+    cost, why it stopped) and the loop over validation intervals.
 
-    def __init__(self, exp_dir, hps, data, seed, steps_per_epoch, strategy, chief,
-                 scratch_dir=None, precision='float32'):
-        self.hps, self.seed, self.steps_per_epoch = hps, seed, steps_per_epoch
+    experiment: a sketchgen.experiment.Experiment; data: (train, valid, test)
+    DataLoaders; settings: the run's RunSettings (seed, save_every,
+    precision); monitor: None, or what draws at each validation
+    (draw(model, step, writer))."""
+
+    def __init__(self, experiment, hps, data, settings, strategy, chief, scratch_dir=None,
+                 monitor=None):
+        self.hps, self.seed, self.interval = hps, settings.seed, settings.save_every
         self.train_set, self.valid_set, self.test_set = data
-        self.strategy, self.chief = strategy, chief
-        self.exp_dir, self.paths = exp_dir, S.experiment_paths(exp_dir)
+        self.strategy, self.chief, self.monitor = strategy, chief, monitor
+        self.experiment, self.paths = experiment, experiment.paths
         with strategy.scope():
-            self.model = S.Seq2seqModel(hps, seed=seed, dtype=S.PRECISIONS[precision])
-            self.model.compile(optimizer=S.make_optimizer(hps))
+            self.model = Seq2seqModel(hps, seed=self.seed, dtype=PRECISIONS[settings.precision])
+            self.model.compile(optimizer=make_optimizer(hps))
             self.model.optimizer.build(self.model.trainable_variables)
             self.best_valid_cost = tf.Variable(np.inf, dtype=tf.float64, trainable=False)
             self.best_step = tf.Variable(-1, dtype=tf.int64, trainable=False)
         if across_workers(strategy):
             fit_across_workers(self.model)
-        self.checkpoint = S.training_checkpoint(self.model, best_valid_cost=self.best_valid_cost,
-                                                best_step=self.best_step)
+        self.checkpoint = training_checkpoint(self.model, best_valid_cost=self.best_valid_cost,
+                                              best_step=self.best_step)
         # Only the chief writes where users look; other workers write to
         # their scratch folder (tf.distribute needs every worker to save).
         latest_dir = self.paths['latest'] if chief else os.path.join(scratch_dir, 'latest')
         self.manager = tf.train.CheckpointManager(self.checkpoint, latest_dir, max_to_keep=2)
-        self.callback = ValidationCheckpoint(self)
-        self.monitor = None  # a monitor.Monitor drawing at each validation
+        self.callback = TrainerEvents(self)
+        self.nan_step = None  # the step whose cost was NaN or inf
+        self.interrupted = None  # the name of the signal received
         self.last_time, self.last_step = time.time(), 0
 
     @property
     def step(self):
         return int(self.model.optimizer.iterations.numpy())
+
+    @property
+    def stopping(self):
+        return self.nan_step is not None or self.interrupted is not None
 
     # Event files are made on first use, so a run refused before training
     # (a corrupt checkpoint) adds nothing to the experiment folder.
@@ -137,8 +148,19 @@ class Trainer:
             self.checkpoint.restore(path).assert_existing_objects_matched()
         # IndexError: the reader's error for a truncated data file.
         except (tf.errors.OpError, ValueError, AssertionError, IndexError) as err:
-            fail(f'{path}: cannot resume from this checkpoint (corrupt, or written for '
-                 f'another configuration): {first_line(err)}')
+            raise CheckpointError(f'{path}: cannot resume from this checkpoint (corrupt, or '
+                                  f'written for another configuration): {first_line(err)}') from None
+
+    # -- fit's events --------------------------------------------------------
+    def after_step(self, logs):
+        if not math.isfinite(float(logs['cost'])):
+            self.nan_step = self.step
+        elif self.step % LOG_EVERY == 0:
+            self.log_training(logs)
+
+    def end_interval(self):
+        if not self.stopping:
+            self.validate()
 
     def log_training(self, logs):
         """Training summaries at the global step, as Magenta (Keras' TensorBoard
@@ -154,10 +176,9 @@ class Trainer:
         step, model = self.step, self.model
         now = time.time()
         steps_per_second = (step - self.last_step) / max(now - self.last_time, 1e-9)
-        valid = S.evaluate_costs(model, self.valid_set)
+        valid = evaluate_costs(model, self.valid_set)
         if not math.isfinite(valid['cost']):
-            self.callback.nan_step = step
-            model.stop_training = True
+            self.nan_step = step
             return
         scalars = dict(valid_cost=valid['cost'], valid_r_cost=valid['r_cost'],
                        valid_kl_cost=valid['kl_cost'], steps_per_second=steps_per_second)
@@ -166,13 +187,12 @@ class Trainer:
         if valid['cost'] < float(self.best_valid_cost.numpy()):
             self.best_valid_cost.assign(valid['cost'])
             self.best_step.assign(step)
-            test = S.evaluate_costs(model, self.test_set)
+            test = evaluate_costs(model, self.test_set)
             scalars.update(test_cost=test['cost'], test_r_cost=test['r_cost'],
                            test_kl_cost=test['kl_cost'])
             line += f'; new best, test cost {test["cost"]:.4f}'
             if self.chief:
-                self.write_or_stop(self.paths['best'],
-                                   lambda: atomic.replace_file(self.paths['best'], model.save_weights))
+                self.write_or_stop(self.paths['best'], lambda: self.experiment.save_best(model))
         else:
             line += (f'; best {float(self.best_valid_cost.numpy()):.4f} '
                      f'at step {int(self.best_step.numpy())}')
@@ -182,7 +202,7 @@ class Trainer:
                 tf.summary.scalar(name, value)
         self.writer.flush()
         if self.monitor:
-            self.monitor.draw(step)
+            self.monitor.draw(model, step, self.writer)
         self.save_latest()
         print(line, flush=True)
         self.last_time, self.last_step = time.time(), step
@@ -196,7 +216,7 @@ class Trainer:
 
     def write_or_stop(self, path, write, leftovers=()):
         """write(), or on a failed write (a full disk) remove what it left and
-        stop the run with one line: the previous checkpoint is untouched."""
+        raise WriteError: the previous checkpoint is untouched."""
         try:
             write()
         except (OSError, tf.errors.OpError) as err:
@@ -207,47 +227,57 @@ class Trainer:
                     else:
                         os.remove(leftover)
             previous = self.manager.latest_checkpoint or 'no checkpoint yet'
-            fail(f'{path}: cannot write it ({first_line(err)}); stopped at step {self.step}. '
-                 f'Kept: {previous}. Free some space, then: python3 seq2seqVAE_train.py '
-                 f'--resume {self.exp_dir}')
+            raise WriteError(f'{path}: cannot write it ({first_line(err)}); stopped at step '
+                             f'{self.step}. Kept: {previous}') from None
 
+    # -- the loop -------------------------------------------------------------
     def train(self, end_step):
-        """Trains up to end_step in validation intervals of steps_per_epoch
-        (a partial first or last interval where the run starts or ends
-        between boundaries).  Returns 'done', 'nan' or the signal's name."""
+        """Trains up to end_step in validation intervals (a partial first or
+        last interval where the run starts or ends between boundaries).
+        Returns 'done', 'nan' or the signal's name."""
         # The progress line first, so it closes its line before validation prints.
         callbacks = ([progress.RunProgress(lambda: self.step, end_step), self.callback]
                      if self.chief else [self.callback])
         self.last_time, self.last_step = time.time(), self.step
         try:
             with signals_to(self._on_signal):
-                while (self.step < end_step and self.callback.nan_step is None
-                       and not self.callback.interrupted):
+                while self.step < end_step and not self.stopping:
                     self.fit_intervals(end_step, callbacks)
         finally:
             self.train_writer.flush()
-        if self.callback.nan_step is not None:
+        if self.nan_step is not None:
             return 'nan'
-        if self.callback.interrupted:
+        if self.interrupted:
             self.save_latest()
-            return self.callback.interrupted
+            return self.interrupted
         return 'done'
 
     def fit_intervals(self, end_step, callbacks):
         """One fit call: the rest of the current interval, or all the whole
-        intervals from here to end_step."""
+        intervals from here to end_step (fit's epochs are intervals)."""
         start = self.step
-        epoch = start // self.steps_per_epoch
-        stop = min(end_step, (epoch + 1) * self.steps_per_epoch)
-        if stop - start == self.steps_per_epoch:  # whole intervals: one fit call
-            whole = (end_step - start) // self.steps_per_epoch
-            stop = start + whole * self.steps_per_epoch
-            epochs, steps = epoch + whole, self.steps_per_epoch
+        interval = start // self.interval
+        stop = min(end_step, (interval + 1) * self.interval)
+        if stop - start == self.interval:  # whole intervals: one fit call
+            whole = (end_step - start) // self.interval
+            stop = start + whole * self.interval
+            intervals, steps = interval + whole, self.interval
         else:
-            epochs, steps = epoch + 1, stop - start
+            intervals, steps = interval + 1, stop - start
         self.model.fit(batch_dataset(self.train_set, self.seed, start, stop, self.strategy),
-                       initial_epoch=epoch, epochs=epochs, steps_per_epoch=steps,
+                       initial_epoch=interval, epochs=intervals, steps_per_epoch=steps,
                        callbacks=callbacks, shuffle=False, verbose=0)
 
     def _on_signal(self, signum, frame):
-        self.callback.interrupted = signal.Signals(signum).name
+        self.interrupted = signal.Signals(signum).name
+
+
+@contextlib.contextmanager
+def signals_to(handler, signals=(signal.SIGINT, signal.SIGTERM)):
+    """handler(signum, frame) receives these signals, then the previous handlers again."""
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -1,17 +1,29 @@
-"""The commands run in this process, as the tests drive them."""
+"""The commands as the tests drive them: in this process, or in a Python
+subprocess (python_env)."""
 import contextlib
 import io
+import os
 import sys
 import types
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def python_env(**more):
+    """The environment of a Python subprocess: the repository importable
+    without installing it, output unbuffered, TensorFlow's C++ log quiet."""
+    path = os.pathsep.join(p for p in (ROOT, os.environ.get('PYTHONPATH')) if p)
+    return dict(os.environ, PYTHONPATH=path, PYTHONUNBUFFERED='1', TF_CPP_MIN_LOG_LEVEL='2',
+                **more)
+
 
 def run_main(main, *argv):
-    """main(argv) -> namespace(code, out, err): its exit code, stdout and stderr."""
-    out, err, code = io.StringIO(), io.StringIO(), 0
+    """main(argv) -> namespace(code, out, err): its exit status, stdout and stderr."""
+    out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            main([str(a) for a in argv])
-        except SystemExit as exit_:
+            code = main([str(a) for a in argv])
+        except SystemExit as exit_:  # argparse's --help
             code = exit_.code
         assert sys.stdout is out, 'main() left sys.stdout redirected'
     return types.SimpleNamespace(code=code, out=out.getvalue(), err=err.getvalue())

@@ -1,18 +1,10 @@
-"""Puts the repository root on sys.path, so plain `pytest` imports utils and
-seq2seqVAE, and imports seq2seqVAE before any test module imports TensorFlow
-(it sets TensorFlow's CPU options, as it does for users).  The data sets the
-test files share."""
-import os
-import sys
-
+"""Imports seq2seqVAE before any test module imports TensorFlow (it sets
+TensorFlow's CPU options, as it does for users), and the data sets the test
+files share.  pytest.ini puts the repository root on the path."""
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-import seq2seqVAE  # noqa: E402,F401
-from random_sketches import write_npz  # noqa: E402
+import seq2seqVAE  # noqa: F401
+from random_sketches import write_npz
 
 
 @pytest.fixture(scope='session')

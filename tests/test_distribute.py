@@ -18,11 +18,11 @@ import sys
 import numpy as np
 import pytest
 
+from cli import python_env
+
 # Helpers that import TensorFlow (experiment_files) are imported inside the
 # tests, never by the worker processes, which split the CPU first.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
 SEED = 7
 HPARAMS = 'enc_rnn_size=8,dec_rnn_size=12,z_size=4,num_mixture=3,batch_size=8'
@@ -61,8 +61,8 @@ def compare_steps(out_path, data_dir):
     import keras
     import tensorflow as tf
     import seq2seqVAE as S
-    import seq2seqVAE_train as T
     import utils
+    from sketchgen import trainer as training
 
     def setup(hparams, **overrides):
         hps = S.get_default_hparams().parse(hparams)
@@ -90,7 +90,7 @@ def compare_steps(out_path, data_dir):
         start = [w.numpy() for w in single.weights]
         logs = {}
         for name, model, strategy in (('single', single, None), ('mirrored', replicas, mirrored)):
-            history = model.fit(T.batch_dataset(train_set, SEED, 0, steps, strategy),
+            history = model.fit(training.batch_dataset(train_set, SEED, 0, steps, strategy),
                                 steps_per_epoch=steps, verbose=0)
             logs[name] = {k: float(v[-1]) for k, v in history.history.items()}
         # Evaluation runs its own tf.function on the model, outside fit.
@@ -110,7 +110,7 @@ def compare_steps(out_path, data_dir):
         model.presig_layer.bias.assign(np.full(hps.z_size, -60.0, np.float32))
         kernel = model.mu_layer.kernel
         kernel.assign(np.random.default_rng(SEED).normal(size=kernel.shape).astype(np.float32))
-        batch = next(iter(T.batch_dataset(train_set, SEED, 0, 1)))
+        batch = next(iter(training.batch_dataset(train_set, SEED, 0, 1)))
         strokes, seq_len = batch['strokes'][:, 1:], batch['seq_len']
         halves = []
         for part in (slice(0, 4), slice(4, 8)):
@@ -144,11 +144,11 @@ def replica_noise(strategy, hps, train_set):
     import keras
     import tensorflow as tf
     import seq2seqVAE as S
-    import seq2seqVAE_train as T
+    from sketchgen import trainer as training
     keras.utils.set_random_seed(SEED)
     with strategy.scope():
         model = S.Seq2seqModel(hps, seed=SEED)
-    batch = next(iter(T.batch_dataset(train_set, SEED, 0, 1)))
+    batch = next(iter(training.batch_dataset(train_set, SEED, 0, 1)))
     x, seq_len = batch['strokes'][:4], batch['seq_len'][:4]
     zeros = tf.zeros([2, hps.z_size])
     r_cost = strategy.run(tf.function(lambda: model.compute_costs(x, seq_len, training=True)[0]))
@@ -162,19 +162,20 @@ def train_commands(commands, mirrored_on_two_cpus=False):
     followed by its trainer's final weights saved to weights_path."""
     strategy = two_cpu_devices() if mirrored_on_two_cpus else None
     import seq2seqVAE_train as T
+    from sketchgen import distribute, trainer as training
     if strategy is not None:  # a CPU-only MirroredStrategy() takes one device
-        make_strategy = T.make_strategy
-        T.make_strategy = lambda name: strategy if name == 'mirrored' else make_strategy(name)
+        make_strategy = distribute.make_strategy
+        distribute.make_strategy = lambda name: strategy if name == 'mirrored' else make_strategy(name)
     trainers = []
 
-    class Trainer(T.Trainer):
+    class Trainer(training.Trainer):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             trainers.append(self)
 
-    T.Trainer = Trainer
+    training.Trainer = Trainer
     for weights_path, argv in commands:
-        T.main(argv)
+        assert T.main(argv) == 0
         model = trainers[-1].model
         np.savez(weights_path, replicas=model.distribute_strategy.num_replicas_in_sync,
                  **{f'{i:03d}': w.numpy() for i, w in enumerate(model.weights)})
@@ -183,8 +184,7 @@ def train_commands(commands, mirrored_on_two_cpus=False):
 # ---------------------------------------------------------------------------
 # Helpers of the tests
 def subprocess_env(**more):
-    return dict(os.environ, PYTHONUNBUFFERED='1', TF_CPP_MIN_LOG_LEVEL='2',
-                CUDA_VISIBLE_DEVICES='', **more)
+    return python_env(CUDA_VISIBLE_DEVICES='', **more)
 
 
 def run_script(*args, env=None, cwd=ROOT):
@@ -356,10 +356,9 @@ def test_resume_under_mirrored(data_dir, tmp_path):
 
 def fails_with(argv, capsys):
     import seq2seqVAE_train as T
-    with pytest.raises(SystemExit) as exit_:
-        T.main([str(a) for a in argv])
+    code = T.main([str(a) for a in argv])
     err = capsys.readouterr().err
-    assert exit_.value.code == 2 and err.startswith('error: ') and err.count('\n') == 1, err
+    assert code == 2 and err.startswith('error: ') and err.count('\n') == 1, err
     return err
 
 
@@ -383,8 +382,8 @@ def test_multi_worker_needs_the_same_seed_everywhere(data_dir, tmp_path, capsys)
 
 def test_global_batch_must_divide_among_replicas(data_dir, tmp_path, capsys, monkeypatch):
     import types
-    import seq2seqVAE_train as T
-    monkeypatch.setattr(T, 'make_strategy',
+    from sketchgen import distribute
+    monkeypatch.setattr(distribute, 'make_strategy',
                         lambda name: types.SimpleNamespace(num_replicas_in_sync=3))
     err = fails_with(train_args(data_dir, tmp_path, HPARAMS, '--strategy', 'mirrored'), capsys)
     assert 'batch_size 8 is the global batch: it must divide among the 3 replicas' in err

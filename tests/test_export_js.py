@@ -21,6 +21,7 @@ from random_sketches import write_npz
 import seq2seqVAE as S
 import seq2seqVAE_export as E
 import seq2seqVAE_sample
+from sketchgen import sketch_js
 
 needs_node = pytest.mark.skipif(
     shutil.which('node') is None or not (REPO / 'node_modules/@magenta/sketch').is_dir(),
@@ -52,7 +53,7 @@ def run_library(model_path, rows, tmp_path):
 def test_library_matches_model(models, tmp_path, conditional):
     model = models[conditional]
     path = tmp_path / 'model.json'
-    E.export_sketch_rnn_js(model, path, z_for(model), scale_factor=SCALE_FACTOR)
+    sketch_js.export_sketch_rnn_js(model, path, z_for(model), scale_factor=SCALE_FACTOR)
     rows = strokes()
     result = run_library(path, rows, tmp_path)
     js = np.concatenate([np.array([step[k] for step in result['pdfs']]) for k in KEYS], -1)
@@ -85,7 +86,7 @@ def test_library_matches_a_padded_model(tmp_path):
     the padded ones hold at most that bound of the weight."""
     model = make_model(6, num_mixture=3)
     path = tmp_path / 'model.json'
-    info = E.export_sketch_rnn_js(model, path, Z, scale_factor=SCALE_FACTOR)
+    info = sketch_js.export_sketch_rnn_js(model, path, Z, scale_factor=SCALE_FACTOR)
     rows = strokes()
     result = run_library(path, rows, tmp_path)
     params = {k: np.array([step[k] for step in result['pdfs']]) for k in KEYS}
@@ -141,10 +142,10 @@ def test_readme_train_sample_export_then_the_library_draws(tmp_path, monkeypatch
 
     code, err = run_training(*train)
     assert code in (0, None), err
-    seq2seqVAE_sample.main(sample)
+    assert seq2seqVAE_sample.main(sample) == 0
     assert (tmp_path / sample[sample.index('--out') + 1]).exists()
     capsys.readouterr()
-    E.main(export)
+    assert E.main(export) == 0
     printed = capsys.readouterr().out
     num_mixture = S.load_model('experiments/shapes/exp').hps.num_mixture
     if num_mixture < 20:
@@ -191,7 +192,7 @@ def server(tmp_path):
 def test_browser_example_draws(models, server, tmp_path):
     base, model_path = server
     model = models[True]
-    E.export_sketch_rnn_js(model, model_path, Z, scale_factor=SCALE_FACTOR, name='random')
+    sketch_js.export_sketch_rnn_js(model, model_path, Z, scale_factor=SCALE_FACTOR, name='random')
     profile = tmp_path / 'profile'
     profile.mkdir()
     run = subprocess.run(

@@ -24,7 +24,7 @@ import seq2seqVAE as S
 import seq2seqVAE_train as T
 import utils
 from cli import run_main
-from sketchgen import monitor, progress
+from sketchgen import monitor, progress, trainer as training
 from tiny import TINY_HPARAMS, tiny_hps
 
 SEED, SAMPLES = 5, 3
@@ -43,7 +43,7 @@ def experiments(data_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp('experiments')
     finished = train(data_dir, folder, '--samples', SAMPLES)
     assert finished.code == 0, finished.err
-    on_batch_end = T.ValidationCheckpoint.on_train_batch_end
+    on_batch_end = training.TrainerEvents.on_train_batch_end
 
     def interrupt_at_6(self, batch, logs=None):
         if self.trainer.step == 6:
@@ -51,7 +51,7 @@ def experiments(data_dir, tmp_path_factory):
         on_batch_end(self, batch, logs)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(T.ValidationCheckpoint, 'on_train_batch_end', interrupt_at_6)
+        mp.setattr(training.TrainerEvents, 'on_train_batch_end', interrupt_at_6)
         interrupted = train(data_dir, folder, '--samples', 0)
     assert interrupted.code == 130, interrupted.err
     return folder, finished.out, interrupted.out
@@ -120,7 +120,7 @@ def test_the_same_weights_give_the_same_drawing(experiments, data_dir):
     model = S.load_model(str(exp_dir), 'latest')
     hps = model.hps.copy()
     _, valid_set, _, _ = utils.load_dataset(data_dir, hps)
-    rows = monitor.SampleGrid(model, valid_set, SAMPLES, SEED).rows()
+    rows = monitor.SampleGrid(model.hps, valid_set, SAMPLES, SEED).rows(model)
     svg = utils.draw_grid([s for row in rows for s in row], SAMPLES)
     assert svg == (exp_dir / 'samples' / 'latest.svg').read_text()
 
@@ -128,8 +128,9 @@ def test_the_same_weights_give_the_same_drawing(experiments, data_dir):
 def test_decoder_only_models_sample_with_fixed_seeds(data_dir):
     hps = tiny_hps(conditional=False, data_set=['a.npz'])
     _, valid_set, _, hps = utils.load_dataset(data_dir, hps)
-    grid = monitor.SampleGrid(S.Seq2seqModel(hps, seed=1), valid_set, 2, SEED)
-    first, again = grid.rows(), grid.rows()
+    model = S.Seq2seqModel(hps, seed=1)
+    grid = monitor.SampleGrid(hps, valid_set, 2, SEED)
+    first, again = grid.rows(model), grid.rows(model)
     assert len(first) == 3  # one row per temperature, no reconstructions
     for row, row_again in zip(first, again):
         for a, b in zip(row, row_again):

@@ -21,8 +21,9 @@ import pytest
 
 import seq2seqVAE as S
 import seq2seqVAE_train as T
-from cli import one_line_error
+from cli import one_line_error, python_env
 from experiment_files import checkpoint_values, copy_experiment, files, latest_checkpoint
+from sketchgen import distribute, trainer as training
 from sketchgen.run_lock import RunLock
 from test_train import HPARAMS, ROOT, SEED, run
 
@@ -47,7 +48,6 @@ def base(data_dir, tmp_path_factory):
 # Kill -9 at any moment
 DRIVER = '''
 import os, sys, time
-sys.path.insert(0, {root!r})
 import seq2seqVAE_train as T
 from tensorflow.python.checkpoint import checkpoint_management
 
@@ -66,7 +66,7 @@ def announced(write, what):
 checkpoint_management.update_checkpoint_state_internal = announced(
     checkpoint_management.update_checkpoint_state_internal, lambda folder, *_: 'checkpoint')
 os.replace = announced(os.replace, lambda source, target: os.path.basename(target))
-T.main(sys.argv[1:])
+sys.exit(T.main(sys.argv[1:]))
 '''
 
 
@@ -75,8 +75,7 @@ def life(driver, argv, kill, delay=0.0):
     starts; after this life's first validation, ('time', seconds) later or
     ('write', n) during the n-th announced write; None: never.
     -> (return code, stdout)."""
-    env = dict(os.environ, PYTHONUNBUFFERED='1', TF_CPP_MIN_LOG_LEVEL='2',
-               KILL_TEST_DELAY=str(delay))
+    env = python_env(KILL_TEST_DELAY=str(delay))
     process = subprocess.Popen([sys.executable, driver, *map(str, argv)], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     lines = queue.Queue()
@@ -134,7 +133,7 @@ def test_kill_9_at_random_moments_loses_nothing(data_dir, tmp_path):
     ref_dir = os.path.dirname(os.path.dirname(reference.trainer.paths['config']))
 
     driver = tmp_path / 'driver.py'
-    driver.write_text(DRIVER.format(root=ROOT))
+    driver.write_text(DRIVER)
     exp_dir = os.path.join(tmp_path, 'experiments', 'a', 'exp')
     # Kills at each phase where a kill could spoil a file: before the first
     # checkpoint; once a life has validated, at a random time (between writes)
@@ -183,7 +182,7 @@ class Killed(Exception):
 @pytest.mark.slow
 def test_resume_before_first_checkpoint_starts_at_step_0(data_dir, tmp_path, base, monkeypatch):
     with monkeypatch.context() as patch:
-        patch.setattr(T.Trainer, 'train', lambda self, end_step: (_ for _ in ()).throw(Killed()))
+        patch.setattr(training.Trainer, 'train', lambda self, end_step: (_ for _ in ()).throw(Killed()))
         with pytest.raises(Killed):
             T.main([str(a) for a in args(data_dir, tmp_path, '--epochs', 1)])
     exp_dir = os.path.join(tmp_path, 'a', 'exp')
@@ -220,7 +219,7 @@ def test_a_live_run_holds_its_folder(base, tmp_path):
 @pytest.mark.slow
 def test_only_the_chief_takes_the_lock(base, tmp_path, monkeypatch):
     exp_dir = copy_experiment(base.exp_dir, tmp_path)
-    monkeypatch.setattr(T, 'is_chief', lambda strategy: False)
+    monkeypatch.setattr(distribute, 'is_chief', lambda strategy: False)
     with RunLock(S.experiment_paths(exp_dir)['lock']):  # held by the chief
         result = run('--resume', exp_dir, '--max_steps', BATCHES + 1)
     assert result.code == 0, result.err
@@ -236,7 +235,7 @@ def test_full_disk_stops_with_one_line_and_keeps_the_last_checkpoint(base, tmp_p
     paths = S.experiment_paths(exp_dir)
     before = latest_checkpoint(exp_dir)
     data_file = before + '.data-00000-of-00001'
-    save_latest = T.Trainer.save_latest
+    save_latest = training.Trainer.save_latest
 
     def on_a_full_disk(self):
         """Files may grow only to just under a checkpoint's size while it is
@@ -248,7 +247,7 @@ def test_full_disk_stops_with_one_line_and_keeps_the_last_checkpoint(base, tmp_p
         finally:
             resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
 
-    monkeypatch.setattr(T.Trainer, 'save_latest', on_a_full_disk)
+    monkeypatch.setattr(training.Trainer, 'save_latest', on_a_full_disk)
     message = one_line_error(run('--resume', exp_dir, '--epochs', 2))
     monkeypatch.undo()
     assert message.startswith(f'error: {paths["latest"]}/ckpt-{2 * BATCHES}: cannot write it ('

@@ -15,6 +15,7 @@ import seq2seqVAE_sample as P
 import utils
 from cli import one_line_error, run_main
 from random_sketches import SPLITS, random_sketch, write_splits
+from sketchgen.run_settings import RunSettings
 from tiny import tiny_hps
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -233,12 +234,10 @@ def test_decode_returns_stroke3():
 def make_experiment(folder, data_dir, conditional=True):
     """A tiny experiment folder as seq2seqVAE_train.py writes it."""
     model = S.Seq2seqModel(tiny_hps(conditional=conditional, data_set=['tiny.npz']))
-    (folder / 'logs').mkdir(parents=True)
-    (folder / 'checkpoints').mkdir()
-    S.write_model_config(str(folder / 'logs' / 'model_config.json'), model.hps,
-                         normalizing_scale_factor=10.0)
-    (folder / 'logs' / 'flags.json').write_text(json.dumps({'data_dir': str(data_dir)}))
-    model.save_weights(str(folder / 'checkpoints' / 'best.weights.h5'))
+    experiment = S.Experiment.create_at(folder)
+    settings = RunSettings(data_dir=str(data_dir), seed=0, save_every=1, end_step=0)
+    experiment.write(model.hps, settings, normalizing_scale_factor=10.0)
+    experiment.save_best(model)
     return folder
 
 

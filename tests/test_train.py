@@ -19,6 +19,7 @@ import tensorflow as tf
 
 import seq2seqVAE as S
 import seq2seqVAE_train as T
+from sketchgen import experiment, trainer as training
 from cli import one_line_error, run_main
 from loopback import QuietHandler, serving
 from experiment_files import checkpoint_values, copy_experiment, latest_checkpoint
@@ -34,7 +35,7 @@ SEED = 7
 
 # ---------------------------------------------------------------------------
 # Helpers
-class RecordingTrainer(T.Trainer):
+class RecordingTrainer(training.Trainer):
     """The command's Trainer, also keeping what tests look at: the logs of
     every batch (with the step after it) and the weights training starts from."""
 
@@ -65,7 +66,7 @@ def run(*argv):
             made.append(self)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(T, 'Trainer', Recording)
+        mp.setattr(training, 'Trainer', Recording)
         result = run_main(T.main, *argv)
     result.trainer = made[-1] if made else None
     return result
@@ -141,7 +142,7 @@ def resumed(data_dir, experiments, base):
 # ---------------------------------------------------------------------------
 # Experiment folder and logs
 def test_experiment_folders_are_named_by_data_sets_and_never_reused(tmp_path, base, resumed):
-    names = [os.path.relpath(T.new_experiment_dir(str(tmp_path), ['cat.npz', 'dog.npz']),
+    names = [os.path.relpath(experiment.new_experiment_dir(str(tmp_path), ['cat.npz', 'dog.npz']),
                              tmp_path) for _ in range(3)]
     assert names == [os.path.join('cat_dog', n) for n in ('exp', 'exp_0', 'exp_1')]
     # Through the command: the second run on the same sets got the next name.

@@ -3,16 +3,15 @@ Magenta's initial weights (tests/fixtures/train_parity, made by
 `bench/train_parity.py --save_fixture`), on the same batches and eps, with
 Magenta's schedules and clipping, give Magenta's cost at every step."""
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import train_parity  # bench/train_parity.py
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / 'tests' / 'fixtures' / 'train_parity'
-sys.path.insert(0, str(ROOT / 'bench'))
-import train_parity  # noqa: E402
 
 
 @pytest.mark.slow
