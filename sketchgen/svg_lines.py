@@ -1,0 +1,165 @@
+"""The pen lines of an SVG file: what a sketch-rnn data set keeps of it.
+
+The lines are the paths of the stroked shapes and the outlines of the
+filled ones, except a background (a filled shape covering the whole canvas,
+or the first shape when it encloses all the others), cut to what shows and
+with curves flattened. A piece too short to span one unit of the 255-unit
+frame is a dot: kept as one point when a browser shows it (round or square
+caps, or a fill), dropped when it shows nothing (butt caps).
+"""
+import dataclasses
+
+import numpy as np
+
+from sketchgen import clip
+from sketchgen.strokes import SketchDataError
+from sketchgen.svg_shapes import flatten, read_document
+
+SIDE = 255  # the longer side of the frame the lines are scaled to
+FLATTEN_PASSES = 3  # re-flatten when cutting shrank the drawing this often
+
+
+@dataclasses.dataclass
+class SvgDrawing:
+    """The lines of one SVG file and what happened on the way."""
+    lines: list  # polylines in canvas coordinates; a dot is a single point
+    dots_drawn: int = 0
+    dots_dropped: int = 0
+    clipped: bool = False  # something was cut off at a clip region
+    notes: list = dataclasses.field(default_factory=list)  # not drawn as written
+    broken: list = dataclasses.field(default_factory=list)  # broken data
+
+
+@dataclasses.dataclass
+class _Lines:
+    shape: object  # svg_shapes.Shape
+    lines: list
+    filled: bool  # the lines are fill outlines (closed rings)
+
+
+def _extent(lines):
+    points = np.concatenate(lines)
+    return (points.max(axis=0) - points.min(axis=0)).max()
+
+
+def _outlines(shapes, tolerance):
+    """Lines of each shape: the stroke's path, or the fill's closed rings
+    that enclose an area; shapes with neither are left out."""
+    found = []
+    for shape in shapes:
+        lines = flatten(shape.outline, tolerance)
+        if not shape.stroked:
+            lines = [line if (line[0] == line[-1]).all() else
+                     np.concatenate([line, line[:1]]) for line in lines]
+            lines = [line for line in lines if abs(_signed_area(line)) > 0]
+        if lines:
+            found.append(_Lines(shape, lines, not shape.stroked))
+    return found
+
+
+def _signed_area(ring):
+    x, y = ring[:, 0], ring[:, 1]
+    return (np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1])) / 2
+
+
+def _bounds(lines):
+    points = np.concatenate(lines)
+    return points.min(axis=0), points.max(axis=0)
+
+
+def _is_background(index, found, canvas):
+    """A filled shape covering the canvas, or the first one enclosing all."""
+    item = found[index]
+    if not item.filled:
+        return False
+    if canvas is not None:
+        width, height = canvas
+        inset = 1e-3 * np.array([width, height])
+        probes = np.array([[inset[0], inset[1]], [width - inset[0], inset[1]],
+                           [width - inset[0], height - inset[1]],
+                           [inset[0], height - inset[1]], [width / 2, height / 2]])
+        if clip.Area(item.lines, item.shape.fill_rule).covers(probes).all():
+            return True
+    if index != 0 or len(found) < 2:
+        return False
+    low, high = _bounds(item.lines)
+    others_low, others_high = _bounds([line for other in found[1:] for line in other.lines])
+    slack = 1e-6 * max((high - low).max(), 1e-300)
+    return bool((others_low >= low - slack).all() and (others_high <= high + slack).all())
+
+
+def _first_extent(shapes, canvas):
+    """The drawing's extent from its shapes' boxes, cut to the canvas."""
+    boxes = np.array([box for box in (s.outline.bbox() for s in shapes) if box])
+    low, high = boxes[:, :2].min(axis=0), boxes[:, 2:].max(axis=0)
+    if canvas is not None:
+        low, high = np.maximum(low, 0), np.minimum(high, canvas)
+    extent = (high - low).max()
+    return extent if extent > 0 else (boxes[:, 2:] - boxes[:, :2]).max()
+
+
+def _cut(found, tolerance):
+    """[(item, piece)] of every line cut to its shape's clip regions, and
+    whether anything was cut off."""
+    pieces, clipped = [], False
+    for item in found:
+        for line in item.lines:
+            kept, cut = clip.cut(line, item.shape.clips, tolerance)
+            clipped |= cut
+            pieces += [(item, piece) for piece in kept]
+    return pieces, clipped
+
+
+def svg_drawing(path, tolerance=0.5):
+    """The SvgDrawing of an SVG file; curves are flattened to within
+    `tolerance` units of the 255-unit frame. SketchDataError when it draws
+    nothing a sketch can hold."""
+    document = read_document(path)
+    drawing = SvgDrawing([], notes=document.notes, broken=document.broken)
+    reasons = [f'{document.invisible} shapes paint nothing (no visible stroke '
+               'or fill: none, opacity 0 or stroke-width 0)'] if document.invisible else []
+    if not document.shapes:
+        raise SketchDataError(f"{path}: no lines drawn{': ' if reasons else ''}"
+                              + '; '.join(reasons))
+    extent = _first_extent(document.shapes, document.canvas)
+    for _ in range(FLATTEN_PASSES):
+        found = _outlines(document.shapes, tolerance * extent / SIDE)
+        unfilled = len(document.shapes) - len(found)
+        backgrounds = [i for i in range(len(found))
+                       if _is_background(i, found, document.canvas)]
+        found = [item for i, item in enumerate(found) if i not in backgrounds]
+        pieces, drawing.clipped = _cut(found, 1e-9 * max(extent, 1e-300))
+        if not pieces:
+            break
+        cut_extent = _extent([piece for _, piece in pieces])
+        if cut_extent >= extent / 2 or cut_extent == 0:
+            break
+        extent = cut_extent
+    if unfilled:
+        reasons.append(f'{unfilled} filled shapes enclose no area')
+    if backgrounds:
+        reasons.append(f'{len(backgrounds)} background shapes (filling the '
+                       'canvas, or first and enclosing the rest) are not lines')
+    if found and not pieces:
+        reasons.append('everything lies outside the canvas or its clip paths and masks')
+    if pieces:
+        unit = max(_extent([piece for _, piece in pieces]), 1e-300) / SIDE
+        for item, piece in pieces:
+            if _extent([piece]) >= unit:
+                drawing.lines.append(piece)
+            elif item.filled or item.shape.round_caps:
+                drawing.lines.append(piece.mean(axis=0, keepdims=True))
+                drawing.dots_drawn += 1
+            else:
+                drawing.dots_dropped += 1
+        if drawing.dots_dropped and not drawing.lines:
+            reasons.append(f'{drawing.dots_dropped} dots with butt caps show nothing')
+    if not drawing.lines:
+        raise SketchDataError(f'{path}: no lines drawn: ' + '; '.join(reasons))
+    return drawing
+
+
+def read_svg(path, tolerance=0.5):
+    """Polylines (absolute points, canvas coordinates) of one SVG file, one
+    per subpath drawn; a dot is a single point."""
+    return svg_drawing(path, tolerance).lines
