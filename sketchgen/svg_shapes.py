@@ -144,11 +144,11 @@ def _paint(value, color):
     """(alpha, luminance) of a fill or stroke value, None for 'none'. A
     gradient or pattern counts as opaque white."""
     value = value.strip()
-    if value == 'none':
+    if value.lower() == 'none':
         return None
     if value.startswith('url('):
         return 1.0, 1.0
-    if value == 'currentColor':
+    if value.lower() == 'currentcolor':
         value = color
     paint = svgelements.Color(value)
     if paint.value is None:
@@ -341,14 +341,17 @@ class _Reader:
 
     def viewport(self, owner, size_from, context, sink):
         """The children of `owner` (an <svg> or <symbol>) in the viewport its
-        x, y, width and height (those of `size_from` first) place in the
-        current user space, clipped to it unless its overflow is visible."""
-        def place(name, axis, default):
-            text = size_from.get(name) or owner.get(name)
-            return length(text, axis, context.viewport, default)
+        x, y, width and height (`size_from`'s width and height first: a
+        <use>'s) place in the current user space, clipped to it unless its
+        overflow is visible."""
+        def place(name, axis, default, element=owner):
+            return length(element.get(name), axis, context.viewport, default)
 
         x, y = place('x', 'x', 0), place('y', 'y', 0)
-        width, height = place('width', 'x', None), place('height', 'y', None)
+        width = place('width', 'x', None, size_from)
+        height = place('height', 'y', None, size_from)
+        width = place('width', 'x', None) if width is None else width
+        height = place('height', 'y', None) if height is None else height
         width = length('100%', 'x', context.viewport) if width is None else width
         height = length('100%', 'y', context.viewport) if height is None else height
         box = _viewbox(owner.get('viewBox'))
