@@ -23,7 +23,7 @@ from sketchgen.loading import SPLITS
 from sketchgen.messages import one_line
 from sketchgen.safe_npz import NpzReader
 from sketchgen.strokes import SketchDataError, lines_to_strokes
-from sketchgen.svg_lines import SIDE, SvgDrawing, svg_drawing
+from sketchgen.svg_lines import SIDE, SvgDrawing, counted, svg_drawing
 from sketchgen.svg_lines import read_svg  # noqa: F401 (the SVG reader, by its old name)
 SUFFIXES = ('.svg', '.ndjson', '.json')
 PREVIEW_SKETCHES = 40
@@ -235,10 +235,9 @@ def _svg_lines(report, name, drawing, strict):
                               'broken data)')
     report.named += [f'warning {name}: {note}'
                      for note in drawing.broken + drawing.notes]
-    report.svg.update({'files clipped': drawing.clipped,
-                       'files with broken data': bool(drawing.broken),
-                       'dots drawn as 1-unit marks': drawing.dots_drawn,
-                       'dots with butt caps dropped': drawing.dots_dropped})
+    report.svg.update({'clipped': drawing.clipped, 'broken': bool(drawing.broken),
+                       'dots drawn': drawing.dots_drawn,
+                       'dots dropped': drawing.dots_dropped})
     return drawing.lines
 
 
@@ -364,8 +363,17 @@ def summary(path, splits, report):
             + f' sketches from {report.files} files; points per sketch: '
             f'median {np.median(points):g}, min {min(points)}, max {max(points)}; '
             f'strokes per sketch: median {np.median(strokes):g}, max {max(strokes)}')
-    svg = ', '.join(f'{n} {event}' for event, n in report.svg.items() if n)
-    return '; '.join([line] + ([f'SVG: {svg}'] if svg else []) + _losses(report))
+    return '; '.join([line] + _svg_events(report.svg) + _losses(report))
+
+
+def _svg_events(events):
+    """'SVG: 2 files clipped, ...' where anything happened to SVG files."""
+    said = [f'{counted(events[key], noun)} {what}' for key, noun, what in (
+        ('clipped', 'file', 'clipped'),
+        ('broken', 'file', 'with broken data (drawn up to the break)'),
+        ('dots drawn', 'dot', 'drawn as 1-unit marks'),
+        ('dots dropped', 'dot', 'with butt caps dropped')) if events[key]]
+    return [f"SVG: {', '.join(said)}"] if said else []
 
 
 def _losses(report):

@@ -42,12 +42,15 @@ def _extent(lines):
     return (points.max(axis=0) - points.min(axis=0)).max()
 
 
-def _outlines(shapes, tolerance):
+def _outlines(path, shapes, tolerance):
     """Lines of each shape: the stroke's path, or the fill's closed rings
     that enclose an area; shapes with neither are left out."""
     found = []
     for shape in shapes:
         lines = flatten(shape.outline, tolerance)
+        if not all(np.isfinite(line).all() for line in lines):
+            raise SketchDataError(f'{path}: {shape.name} has coordinates that '
+                                  'are not finite numbers')
         if not shape.stroked:
             lines = [line if (line[0] == line[-1]).all() else
                      np.concatenate([line, line[:1]]) for line in lines]
@@ -91,6 +94,8 @@ def _is_background(index, found, canvas):
 def _first_extent(shapes, canvas):
     """The drawing's extent from its shapes' boxes, cut to the canvas."""
     boxes = np.array([box for box in (s.outline.bbox() for s in shapes) if box])
+    if not np.isfinite(boxes).all() or not len(boxes):
+        return 1.0  # nothing to measure: the lines will say what is wrong
     low, high = boxes[:, :2].min(axis=0), boxes[:, 2:].max(axis=0)
     if canvas is not None:
         low, high = np.maximum(low, 0), np.minimum(high, canvas)
@@ -110,53 +115,69 @@ def _cut(found, tolerance):
     return pieces, clipped
 
 
-def svg_drawing(path, tolerance=0.5):
-    """The SvgDrawing of an SVG file; curves are flattened to within
-    `tolerance` units of the 255-unit frame. SketchDataError when it draws
-    nothing a sketch can hold."""
-    document = read_document(path)
-    drawing = SvgDrawing([], notes=document.notes, broken=document.broken)
-    reasons = [f'{document.invisible} shapes paint nothing (no visible stroke '
-               'or fill: none, opacity 0 or stroke-width 0)'] if document.invisible else []
-    if not document.shapes:
-        raise SketchDataError(f"{path}: no lines drawn{': ' if reasons else ''}"
-                              + '; '.join(reasons))
+def counted(number, noun, plural=None):
+    """'1 file', '2 files'."""
+    return f'{number} {noun if number == 1 else plural or noun + "s"}'
+
+
+def _pieces(path, document, tolerance):
+    """The lines that show, cut, flattened to `tolerance` units of the frame:
+    ([(_Lines, piece)], clipped, shapes with no line, backgrounds). Flattened
+    again when cutting shrank the drawing, as the frame then shrinks too."""
     extent = _first_extent(document.shapes, document.canvas)
     for _ in range(FLATTEN_PASSES):
-        found = _outlines(document.shapes, tolerance * extent / SIDE)
-        unfilled = len(document.shapes) - len(found)
+        found = _outlines(path, document.shapes, tolerance * extent / SIDE)
+        empty = len(document.shapes) - len(found)
         backgrounds = [i for i in range(len(found))
                        if _is_background(i, found, document.canvas)]
         found = [item for i, item in enumerate(found) if i not in backgrounds]
-        pieces, drawing.clipped = _cut(found, 1e-9 * max(extent, 1e-300))
-        if not pieces:
-            break
-        cut_extent = _extent([piece for _, piece in pieces])
+        pieces, clipped = _cut(found, 1e-9 * max(extent, 1e-300))
+        cut_extent = _extent([piece for _, piece in pieces]) if pieces else 0
         if cut_extent >= extent / 2 or cut_extent == 0:
             break
         extent = cut_extent
-    if unfilled:
-        reasons.append(f'{unfilled} filled shapes enclose no area')
-    if backgrounds:
-        reasons.append(f'{len(backgrounds)} background shapes (filling the '
-                       'canvas, or first and enclosing the rest) are not lines')
-    if found and not pieces:
-        reasons.append('everything lies outside the canvas or its clip paths and masks')
-    if pieces:
-        unit = max(_extent([piece for _, piece in pieces]), 1e-300) / SIDE
-        for item, piece in pieces:
-            if _extent([piece]) >= unit:
-                drawing.lines.append(piece)
-            elif item.filled or item.shape.round_caps:
-                drawing.lines.append(piece.mean(axis=0, keepdims=True))
-                drawing.dots_drawn += 1
-            else:
-                drawing.dots_dropped += 1
-        if drawing.dots_dropped and not drawing.lines:
-            reasons.append(f'{drawing.dots_dropped} dots with butt caps show nothing')
-    if not drawing.lines:
-        raise SketchDataError(f'{path}: no lines drawn: ' + '; '.join(reasons))
-    return drawing
+    return pieces, clipped, empty, len(backgrounds)
+
+
+def _dots(drawing, pieces):
+    """Adds the pieces to the drawing; those shorter than a unit of the frame
+    are dots, kept as a point where they show."""
+    if not pieces:
+        return
+    unit = max(_extent([piece for _, piece in pieces]), 1e-300) / SIDE
+    for item, piece in pieces:
+        if _extent([piece]) >= unit:
+            drawing.lines.append(piece)
+        elif item.filled or item.shape.round_caps:
+            drawing.lines.append(piece.mean(axis=0, keepdims=True))
+            drawing.dots_drawn += 1
+        else:
+            drawing.dots_dropped += 1
+
+
+def svg_drawing(path, tolerance=0.5):
+    """The SvgDrawing of an SVG file; curves are flattened to within
+    `tolerance` units of the 255-unit frame. SketchDataError when it draws
+    nothing a sketch can hold, saying why."""
+    document = read_document(path)
+    drawing = SvgDrawing([], notes=document.notes, broken=document.broken)
+    pieces, clipped, empty, backgrounds = (
+        _pieces(path, document, tolerance) if document.shapes else ([], False, 0, 0))
+    drawing.clipped = clipped
+    _dots(drawing, pieces)
+    if drawing.lines:
+        return drawing
+    reasons = [
+        document.invisible and counted(document.invisible, 'shape') + ' painting nothing '
+        '(no visible stroke or fill: none, opacity 0 or stroke-width 0)',
+        empty and counted(empty, 'shape') + ' with no line and no area',
+        backgrounds and counted(backgrounds, 'background shape') + ' (filling the '
+        'canvas, or first and enclosing the rest), which are not lines',
+        clipped and 'everything lies outside the canvas or its clip paths and masks',
+        drawing.dots_dropped and counted(drawing.dots_dropped, 'dot')
+        + ' with butt caps, which show nothing']
+    reasons = '; '.join(reason for reason in reasons if reason)
+    raise SketchDataError(f"{path}: no lines drawn{': ' if reasons else ''}{reasons}")
 
 
 def read_svg(path, tolerance=0.5):

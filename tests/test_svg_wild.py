@@ -145,8 +145,9 @@ def test_a_file_that_shows_nothing_is_skipped_with_the_reason(tmp_path):
                  '<path d="M10 10 H90" stroke="black" stroke-width="0"/>'
                  '<path d="M10 20 H90" fill="red"/>')  # a fill without area
     with pytest.raises(SketchDataError, match=(
-            r'a\.svg: no lines drawn: 1 shapes paint nothing \(no visible stroke or '
-            r'fill: none, opacity 0 or stroke-width 0\); 2 filled shapes enclose no area')):
+            r'a\.svg: no lines drawn: 1 shape painting nothing \(no visible stroke or '
+            r'fill: none, opacity 0 or stroke-width 0\); 2 shapes with no line and no '
+            r'area')):
         svg_drawing(path)
 
 
@@ -352,7 +353,7 @@ def test_the_command_names_broken_data_and_strict_refuses_it(tmp_path):
     assert result.code == 0, result.err
     assert (f'warning {broken}: <path>: the path data stops at character 20 '
             '("foo 5 L 1 9 Z"): drew what came before') in result.err
-    assert 'SVG: 1 files with broken data' in result.out
+    assert 'SVG: 1 file with broken data (drawn up to the break)' in result.out
     result = run(folder, '--out', tmp_path / 'b.npz', '--strict')
     assert result.code == 2 and not (tmp_path / 'b.npz').exists()
     assert result.err == (f'error: {broken}: <path>: the path data stops at character 20 '
@@ -388,7 +389,7 @@ def test_only_butt_capped_dots_show_nothing(tmp_path):
     path = write(tmp_path, 'a', 'width="24" height="24"',
                  '<path d="M2 2 v.01 M20 20 v.01" stroke="black"/>')
     with pytest.raises(SketchDataError,
-                       match='no lines drawn: 2 dots with butt caps show nothing'):
+                       match='no lines drawn: 2 dots with butt caps, which show nothing'):
         svg_drawing(path)
 
 
@@ -441,7 +442,7 @@ def test_every_skipped_file_is_named_with_its_reason(tmp_path, mixed_folder):
     assert result.code == 0, result.err
     for i in range(14):
         assert f'skipped {mixed_folder}/bad{i:02d}.svg: cannot read it as SVG' in result.err
-    assert (f'skipped {mixed_folder}/frame_only.svg: no lines drawn: 1 shapes paint '
+    assert (f'skipped {mixed_folder}/frame_only.svg: no lines drawn: 1 shape painting '
             'nothing') in result.err
     assert f'dropped {mixed_folder}/long.svg: longer than 250 points' in result.err
     assert 'warning' not in result.err.replace("warning: the '", '')
@@ -453,7 +454,7 @@ def test_every_skipped_file_is_named_with_its_reason(tmp_path, mixed_folder):
     assert (f'points per sketch: median {np.median(points):g}, min {points[0]}, '
             f'max {points[-1]}') in summary
     assert ('SVG: 2 files clipped, 2 dots drawn as 1-unit marks, '
-            '1 dots with butt caps dropped') in summary
+            '1 dot with butt caps dropped') in summary
     assert ('dropped 1 (1 longer than 250 points); skipped 15 bad inputs (first: '
             f'{mixed_folder}/bad00.svg: cannot read it as SVG: ') in summary
     for split, count in (('train', 9), ('valid', 1), ('test', 1)):
