@@ -13,7 +13,8 @@ import numpy as np
 
 from sketchgen import clip
 from sketchgen.strokes import SketchDataError
-from sketchgen.svg_shapes import flatten, read_document
+from sketchgen.svg_curves import flatten
+from sketchgen.svg_shapes import read_document
 
 SIDE = 255  # the longer side of the frame the lines are scaled to
 FLATTEN_PASSES = 3  # re-flatten when cutting shrank the drawing this often

@@ -21,6 +21,10 @@ from sketchgen import clip
 from sketchgen.messages import one_line
 from sketchgen.strokes import SketchDataError
 from sketchgen.svg_css import declared_styles, local_name
+from sketchgen.svg_curves import flatten
+from sketchgen.svg_values import (
+    NUMBER, NoViewport, apply, length, matrix, opacity_value, paint, svg_matrix,
+    translation, viewbox, viewbox_matrix)
 
 SVG_NAMESPACE = '{http://www.w3.org/2000/svg}'
 XLINK_HREF = '{http://www.w3.org/1999/xlink}href'
@@ -36,12 +40,8 @@ NOT_INHERITED = {'display': 'inline', 'opacity': '1', 'clip-path': 'none',
 SHAPES = ('path', 'rect', 'circle', 'ellipse', 'line', 'polyline', 'polygon')
 GROUPS = ('g', 'a', 'switch', 'svg', 'use')
 NOT_CONVERTED = ('text', 'image', 'foreignObject')  # drawn, but not as lines
-UNITS = {'': 1.0, 'px': 1.0, 'in': 96.0, 'cm': 96 / 2.54, 'mm': 96 / 25.4,
-         'pt': 96 / 72, 'pc': 16.0, 'em': 16.0, 'rem': 16.0, 'ex': 8.0}
-_LENGTH = re.compile(
-    r'\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([a-zA-Z]*|%)\s*$')
-_NUMBER = re.compile(r'[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?')
 _URL = re.compile(r'\s*url\(\s*[\'"]?#([^)\'"]+)[\'"]?\s*\)')
+_POINTS_NUMBER = re.compile(rf'\s*,?\s*({NUMBER.pattern})')
 
 
 @dataclasses.dataclass
@@ -73,154 +73,21 @@ class _Context:
     viewport: tuple  # (width, height) percentages resolve against, or None
     clips: tuple = ()
     opacity: float = 1.0
-    uses: tuple = ()  # the <use> targets being expanded (a cycle is skipped)
+    uses: tuple = ()  # the <use>s, clip paths and masks being expanded: a cycle is left out
 
 
 @dataclasses.dataclass
 class _Painted:
+    """An element that may paint: its outline, style and context."""
     outline: svgelements.Path
     style: dict
     context: _Context
     name: str
 
 
-class _NoViewport(Exception):
-    """A percentage length where no viewport gives it a size."""
-
-
-# ---------------------------------------------------------------------------
-# Values
-
-
-def _matrix(transform):
-    """3 x 3 matrix of a transform attribute (identity when absent)."""
-    if not transform or not transform.strip():
-        return np.eye(3)
-    m = svgelements.Matrix(transform)
-    return np.array([[m.a, m.c, m.e], [m.b, m.d, m.f], [0, 0, 1]], dtype=np.float64)
-
-
-def _translation(x, y):
-    return np.array([[1, 0, x], [0, 1, y], [0, 0, 1]], dtype=np.float64)
-
-
-def _svg_matrix(ctm):
-    return svgelements.Matrix(ctm[0, 0], ctm[1, 0], ctm[0, 1], ctm[1, 1],
-                              ctm[0, 2], ctm[1, 2])
-
-
-def _apply(ctm, points):
-    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    return points @ ctm[:2, :2].T + ctm[:2, 2]
-
-
-def length(text, axis, viewport, default=None):
-    """A length in user units: axis 'x', 'y' or 'other' says what a
-    percentage is of. `default` when absent or not a length."""
-    match = _LENGTH.match(text) if text is not None else None
-    if not match or match[2].lower() not in UNITS and match[2] != '%':
-        return default
-    value = float(match[1])
-    if match[2] != '%':
-        return value * UNITS[match[2].lower()]
-    if viewport is None:
-        raise _NoViewport
-    width, height = viewport
-    reference = {'x': width, 'y': height}.get(
-        axis, np.hypot(width, height) / np.sqrt(2))
-    return value / 100 * reference
-
-
-def _number(text, default):
-    """An opacity: a number or a percentage, clamped to 0..1."""
-    match = _LENGTH.match(text or '')
-    if not match or match[2] not in ('', '%'):
-        return default
-    value = float(match[1]) / (100 if match[2] == '%' else 1)
-    return min(max(value, 0.0), 1.0)
-
-
-def _paint(value, color):
-    """(alpha, luminance) of a fill or stroke value, None for 'none'. A
-    gradient or pattern counts as opaque white."""
-    value = value.strip()
-    if value.lower() == 'none':
-        return None
-    if value.startswith('url('):
-        return 1.0, 1.0
-    if value.lower() == 'currentcolor':
-        value = color
-    paint = svgelements.Color(value)
-    if paint.value is None:
-        return None
-    red, green, blue = paint.red / 255, paint.green / 255, paint.blue / 255
-    return paint.alpha / 255, 0.2125 * red + 0.7154 * green + 0.0721 * blue
-
-
-def _viewbox(text):
-    """(x, y, width, height) of a viewBox attribute, None when absent or
-    invalid, 'empty' when its width or height is 0 (nothing is drawn)."""
-    numbers = [float(n) for n in _NUMBER.findall(text or '')]
-    if len(numbers) != 4 or numbers[2] < 0 or numbers[3] < 0:
-        return None
-    return 'empty' if numbers[2] == 0 or numbers[3] == 0 else tuple(numbers)
-
-
-def _viewbox_matrix(box, x, y, width, height, aspect):
-    """The transform from a viewBox to the viewport (x, y, width, height)."""
-    aspect = ' '.join((aspect or 'xMidYMid meet').split())
-    return _matrix(svgelements.Viewbox.viewbox_transform(
-        x, y, width, height, *box, aspect) or None)
-
-
 def name_of(element):
     tag = local_name(element.tag)
     return f'<{tag} id="{element.get("id")}">' if element.get('id') else f'<{tag}>'
-
-
-# ---------------------------------------------------------------------------
-# Curves to points
-
-
-def _chord_distance(points, starts, ends):
-    """Distance of each point from the segment between its start and end."""
-    chord = ends - starts
-    length2 = np.maximum((chord ** 2).sum(axis=1), 1e-300)
-    t = np.clip(((points - starts) * chord).sum(axis=1) / length2, 0, 1)
-    return np.hypot(*(points - starts - t[:, None] * chord).T)
-
-
-def flatten_segment(segment, tolerance):
-    """End points of a polyline that stays within `tolerance` of a curve
-    segment (its start point excluded); lines give their end point."""
-    if isinstance(segment, (svgelements.Line, svgelements.Close)):
-        return np.array([[segment.end.x, segment.end.y]], dtype=np.float64)
-    ts = np.linspace(0.0, 1.0, 5)
-    for _ in range(24):  # each round halves the pieces still too far off
-        points = segment.npoint(ts)
-        starts, ends = points[:-1], points[1:]
-        worst = np.zeros(len(starts))
-        for fraction in (0.25, 0.5, 0.75):
-            inside = segment.npoint(ts[:-1] + fraction * np.diff(ts))
-            worst = np.maximum(worst, _chord_distance(inside, starts, ends))
-        coarse = worst > tolerance
-        if not coarse.any():
-            break
-        ts = np.sort(np.concatenate(
-            [ts, (ts[:-1][coarse] + ts[1:][coarse]) / 2]))
-    return segment.npoint(ts)[1:]
-
-
-def flatten(outline, tolerance):
-    """Polylines of a path, one per subpath that draws (a lone moveto does
-    not), within `tolerance` of its curves."""
-    lines = []
-    for subpath in map(list, outline.as_subpaths()):
-        if len(subpath) > 1:
-            start = [[subpath[0].end.x, subpath[0].end.y]]
-            lines.append(np.concatenate(
-                [start] + [flatten_segment(s, tolerance) for s in subpath[1:]]))
-    return lines
 
 
 def _area(outline, rule):
@@ -295,16 +162,16 @@ class _Reader:
         if tag in NOT_CONVERTED:
             self.note(f'<{tag}> is not converted to lines: left out')
             return
-        ctm = context.ctm @ _matrix(element.get('transform'))
+        ctm = context.ctm @ matrix(element.get('transform'))
         try:
             if tag == 'use':
-                ctm = ctm @ _translation(length(element.get('x'), 'x', context.viewport, 0),
+                ctm = ctm @ translation(length(element.get('x'), 'x', context.viewport, 0),
                                          length(element.get('y'), 'y', context.viewport, 0))
-        except _NoViewport:
+        except NoViewport:
             return self._no_viewport(element)
         context = dataclasses.replace(
             context, inherited={name: style[name] for name in INHERITED}, ctm=ctm,
-            opacity=context.opacity * _number(style['opacity'], 1.0))
+            opacity=context.opacity * opacity_value(style['opacity'], 1.0))
         context = dataclasses.replace(
             context, clips=context.clips + self.regions(element, tag, style, context))
         self.content(element, tag, style, context, sink)
@@ -316,7 +183,7 @@ class _Reader:
             if tag in SHAPES:
                 outline = self.outline(element, tag, context.viewport)
                 if outline is not None:
-                    outline *= _svg_matrix(context.ctm)
+                    outline *= svg_matrix(context.ctm)
                     outline.reify()
                     sink(_Painted(outline, style, context, name_of(element)))
             elif tag in ('g', 'a'):
@@ -332,12 +199,12 @@ class _Reader:
                 self.viewport(element, element, context, sink)
             elif tag == 'use':
                 self.use(element, context, sink)
-        except _NoViewport:
+        except NoViewport:
             self._no_viewport(element)
 
-    def _no_viewport(self, element):
+    def _no_viewport(self, element, outcome='left out'):
         self.note(f'{name_of(element)} has percentage lengths, but the <svg> has '
-                  'no width and height or viewBox to take them of: left out')
+                  f'no width and height or viewBox to take them of: {outcome}')
 
     def viewport(self, owner, size_from, context, sink):
         """The children of `owner` (an <svg> or <symbol>) in the viewport its
@@ -354,19 +221,19 @@ class _Reader:
         height = place('height', 'y', None) if height is None else height
         width = length('100%', 'x', context.viewport) if width is None else width
         height = length('100%', 'y', context.viewport) if height is None else height
-        box = _viewbox(owner.get('viewBox'))
+        box = viewbox(owner.get('viewBox'))
         if width <= 0 or height <= 0 or box == 'empty':
             return
         if box:
-            inner = _viewbox_matrix(box, x, y, width, height,
+            inner = viewbox_matrix(box, x, y, width, height,
                                     owner.get('preserveAspectRatio'))
         else:
-            inner = _translation(x, y)
+            inner = translation(x, y)
         style = self.style(owner, context.inherited)
         clips = context.clips
         if style['overflow'] not in ('visible', 'auto'):
             corners = [(x, y), (x + width, y), (x + width, y + height), (x, y + height)]
-            clips += (clip.Area([_apply(context.ctm, corners)]),)
+            clips += (clip.Area([apply(context.ctm, corners)]),)
         inner_context = dataclasses.replace(
             context, ctm=context.ctm @ inner, clips=clips,
             viewport=box[2:] if box else (width, height),
@@ -433,11 +300,11 @@ class _Reader:
         browser draws it), with a note saying where."""
         data = element.get('d') or ''
         outline, lexer = svgelements.Path(), svgelements.SVGLexicalParser()
+        starts_well = data.lstrip()[:1] in ('', 'M', 'm')  # a path starts with a moveto
         try:
-            if data.strip() and data.lstrip()[0] not in 'Mm':
-                raise ValueError('a path starts with a moveto')
-            lexer.parse(outline, data)
-            failed = bool(data[lexer.pos:].strip())
+            if starts_well:
+                lexer.parse(outline, data)
+            failed = not starts_well or bool(data[lexer.pos:].strip())
         except (ValueError, TypeError, AttributeError, IndexError):
             failed = True
         if failed:
@@ -449,12 +316,13 @@ class _Reader:
 
     def points(self, element):
         """The points attribute's coordinate pairs, up to where it breaks off."""
-        text = element.get('points') or ''
-        numbers = [float(n) for n in _NUMBER.findall(text)]
-        leftover = _NUMBER.sub(' ', text).replace(',', ' ').strip()
-        if leftover or len(numbers) % 2:
-            self.note(f'{name_of(element)}: the points are not pairs of numbers: '
-                      'drew the pairs before the first bad one', broken=True)
+        text, numbers, position = element.get('points') or '', [], 0
+        while match := _POINTS_NUMBER.match(text, position):
+            numbers.append(float(match[1]))
+            position = match.end()
+        if text[position:].strip() or len(numbers) % 2:
+            self.note(f'{name_of(element)}: the points stop being pairs of numbers at '
+                      f'character {position}: drew the pairs before', broken=True)
             numbers = numbers[:len(numbers) // 2 * 2]
         return np.array(numbers, dtype=np.float64).reshape(-1, 2)
 
@@ -477,7 +345,10 @@ class _Reader:
                 self.note(f'{name_of(element)}: {kind} "{value}" is not a reference '
                           'to one in the file: not applied')
                 continue
-            regions += reader(target, element, tag, style, context)
+            try:
+                regions += reader(target, element, tag, style, context)
+            except NoViewport:
+                self._no_viewport(target, 'not applied')
         return tuple(regions)
 
     def bounding_box(self, element, tag, style, context):
@@ -508,7 +379,7 @@ class _Reader:
         found = []
         inner = _Context(
             inherited={name: self.document_style(owner)[name] for name in INHERITED},
-            ctm=ctm @ _matrix(owner.get('transform')), viewport=context.viewport,
+            ctm=ctm @ matrix(owner.get('transform')), viewport=context.viewport,
             uses=context.uses + (owner,))
         for child in owner:
             self.walk(child, inner, found.append)
@@ -538,7 +409,7 @@ class _Reader:
         x, y = place('x', 'x', '-10%'), place('y', 'y', '-10%')
         width, height = place('width', 'x', '120%'), place('height', 'y', '120%')
         corners = [(x, y), (x + width, y), (x + width, y + height), (x, y + height)]
-        regions = [clip.Area([_apply(box_ctm, corners)])]
+        regions = [clip.Area([apply(box_ctm, corners)])]
         alpha_only = self.document_style(owner)['mask-type'] == 'alpha'
         layers = []
         for part in self._parts(owner, content_ctm, context):
@@ -547,10 +418,10 @@ class _Reader:
                 self.note(f'{name_of(owner)} strokes its shapes: cut only to '
                           'its box')
                 return regions
-            fill = _paint(part.style['fill'], part.style['color'])
+            fill = paint(part.style['fill'], part.style['color'])
             if fill is None:
                 continue
-            alpha = fill[0] * _number(part.style['fill-opacity'], 1.0) * opacity
+            alpha = fill[0] * opacity_value(part.style['fill-opacity'], 1.0) * opacity
             value = alpha if alpha_only else alpha * fill[1]
             layers.append((_area(part.outline, part.style['fill-rule']), value, alpha))
         return regions + [clip.Mask(layers)]
@@ -559,13 +430,13 @@ class _Reader:
 def _stroke_width(painted):
     try:
         return length(painted.style['stroke-width'], 'other', painted.context.viewport, 1.0)
-    except _NoViewport:
+    except NoViewport:
         return 1.0
 
 
 def _visible_stroke(painted, opacity):
-    stroke = _paint(painted.style['stroke'], painted.style['color'])
-    alpha = 0 if stroke is None else stroke[0] * opacity * _number(
+    stroke = paint(painted.style['stroke'], painted.style['color'])
+    alpha = 0 if stroke is None else stroke[0] * opacity * opacity_value(
         painted.style['stroke-opacity'], 1.0)
     return alpha > 0 and _stroke_width(painted) > 0
 
@@ -575,8 +446,8 @@ def _shape(painted):
     style, opacity = painted.style, painted.context.opacity
     if style['visibility'] != 'visible':
         return None
-    fill = _paint(style['fill'], style['color'])
-    filled = fill is not None and fill[0] * opacity * _number(
+    fill = paint(style['fill'], style['color'])
+    filled = fill is not None and fill[0] * opacity * opacity_value(
         style['fill-opacity'], 1.0) > 0
     stroked = _visible_stroke(painted, opacity)
     if not (stroked or filled):
@@ -591,11 +462,11 @@ def _root_context(reader, root):
     def size(name, axis):
         try:
             return length(root.get(name), axis, None)
-        except _NoViewport:
+        except NoViewport:
             return None
 
     width, height = size('width', 'x'), size('height', 'y')
-    box = _viewbox(root.get('viewBox'))
+    box = viewbox(root.get('viewBox'))
     if box == 'empty' or (width is not None and width <= 0) or (
             height is not None and height <= 0):
         return None, None
@@ -603,7 +474,7 @@ def _root_context(reader, root):
         ratio = box[3] / box[2]
         width = width if width is not None else height / ratio if height else box[2]
         height = height if height is not None else width * ratio
-        ctm = _viewbox_matrix(box, 0, 0, width, height, root.get('preserveAspectRatio'))
+        ctm = viewbox_matrix(box, 0, 0, width, height, root.get('preserveAspectRatio'))
     else:
         ctm = np.eye(3)
     canvas = (width, height) if width is not None and height is not None else None
@@ -613,9 +484,9 @@ def _root_context(reader, root):
         clips = (clip.Area([[(0, 0), (width, 0), (width, height), (0, height)]]),)
     context = _Context(
         inherited={name: style[name] for name in INHERITED},
-        ctm=_matrix(root.get('transform')) @ ctm,
+        ctm=matrix(root.get('transform')) @ ctm,
         viewport=box[2:] if box else canvas, clips=clips,
-        opacity=_number(style['opacity'], 1.0))
+        opacity=opacity_value(style['opacity'], 1.0))
     return context, canvas
 
 
@@ -634,11 +505,11 @@ def read_document(path):
                               f'is <{local_name(root.tag)}>, not <svg>')
     context, canvas = _root_context(reader, root)
     found = []
-    if context is not None and reader.style(root, INHERITED)['display'] != 'none':
-        context = dataclasses.replace(
-            context, clips=context.clips + reader.regions(
-                root, 'svg', reader.style(root, INHERITED), context))
+    style = reader.style(root, INHERITED)
+    if context is not None and style['display'] != 'none':
         try:
+            context = dataclasses.replace(context, clips=context.clips + reader.regions(
+                root, 'svg', style, context))
             for child in root:
                 reader.walk(child, context, found.append)
         except SketchDataError as err:

@@ -337,10 +337,15 @@ def test_broken_path_data_is_found_wherever_it_breaks(tmp_path, d, where):
 
 def test_broken_points_draw_the_pairs_before(tmp_path):
     path = write(tmp_path, 'a', 'width="10" height="10"',
-                 '<polyline stroke="black" fill="none" points="1,1 9,1 9"/>')
+                 '<polyline stroke="black" fill="none" points="1,1 9,1 9"/>'
+                 '<polyline stroke="black" fill="none" points="1,5 9,5 x 9,9"/>')
     drawing = svg_drawing(path)
-    assert_lines(drawing.lines, [[[1, 1], [9, 1]]])
-    assert 'the points are not pairs of numbers' in drawing.broken[0]
+    assert_lines(drawing.lines, [[[1, 1], [9, 1]], [[1, 5], [9, 5]]])
+    assert drawing.broken == [
+        '<polyline>: the points stop being pairs of numbers at character 9: drew the '
+        'pairs before',
+        '<polyline>: the points stop being pairs of numbers at character 7: drew the '
+        'pairs before']
 
 
 def test_the_command_names_broken_data_and_strict_refuses_it(tmp_path):
