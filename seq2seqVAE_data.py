@@ -24,6 +24,7 @@ stored as int16 stroke-3 offsets. Every input skipped, dropped or not drawn
 as written is named with the reason on stderr, or in OUT_report.txt beside
 the output when there are more than 20."""
 SHOWN = 20  # inputs named on the console; more go to the report file
+FIRST = 5  # of those, how many the console still shows
 
 
 def parse_args(argv=None):
@@ -88,11 +89,12 @@ def report_path(out):
 
 def name_inputs(named, path):
     """Each input skipped, dropped or not drawn as written, on stderr; in
-    the report file `path` when there are more than SHOWN."""
+    the report file `path` when there are more than SHOWN (the console
+    then shows the FIRST)."""
     if len(named) > SHOWN:
         convert.write_named(path, named)
-        named = named[:5] + [f'... and {len(named) - 5} more: all {len(named)} '
-                             f'named with their reasons in {path}']
+        named = named[:FIRST] + [f'... and {len(named) - FIRST} more: all {len(named)} '
+                                 f'named with their reasons in {path}']
     for line in named:
         print(line, file=sys.stderr)
 

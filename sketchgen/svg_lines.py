@@ -2,7 +2,7 @@
 
 The lines are the paths of the stroked shapes and the outlines of the
 filled ones, except a background (a filled shape covering the whole canvas,
-or the first shape when it encloses all the others), cut to what shows and
+or the first shape when its fill lies under all the others), cut to what shows and
 with curves flattened. A piece too short to span one unit of the 255-unit
 frame is a dot: kept as one point when a browser shows it (round or square
 caps, or a fill), dropped when it shows nothing (butt caps).
@@ -72,24 +72,25 @@ def _bounds(lines):
 
 
 def _is_background(index, found, canvas):
-    """A filled shape covering the canvas, or the first one enclosing all."""
+    """A filled shape covering the canvas, or the first one when its fill
+    lies under all the others (a ring around them is no background)."""
     item = found[index]
     if not item.filled:
         return False
+    area = clip.Area(item.lines, item.shape.fill_rule)
     if canvas is not None:
         width, height = canvas
         inset = 1e-3 * np.array([width, height])
         probes = np.array([[inset[0], inset[1]], [width - inset[0], inset[1]],
                            [width - inset[0], height - inset[1]],
                            [inset[0], height - inset[1]], [width / 2, height / 2]])
-        if clip.Area(item.lines, item.shape.fill_rule).covers(probes).all():
+        if area.covers(probes).all():
             return True
     if index != 0 or len(found) < 2:
         return False
+    others = np.concatenate([line for other in found[1:] for line in other.lines])
     low, high = _bounds(item.lines)
-    others_low, others_high = _bounds([line for other in found[1:] for line in other.lines])
-    slack = 1e-6 * max((high - low).max(), 1e-300)
-    return bool((others_low >= low - slack).all() and (others_high <= high + slack).all())
+    return bool(area.contains(others, 1e-6 * (high - low).max()).all())
 
 
 def _first_extent(shapes, canvas):
@@ -173,7 +174,7 @@ def svg_drawing(path, tolerance=0.5):
         '(no visible stroke or fill: none, opacity 0 or stroke-width 0)',
         empty and counted(empty, 'shape') + ' with no line and no area',
         backgrounds and counted(backgrounds, 'background shape') + ' (filling the '
-        'canvas, or first and enclosing the rest), which are not lines',
+        'canvas, or first and under all the rest), which are not lines',
         clipped and 'everything lies outside the canvas or its clip paths and masks',
         drawing.dots_dropped and counted(drawing.dots_dropped, 'dot')
         + ' with butt caps, which show nothing']

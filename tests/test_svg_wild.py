@@ -132,11 +132,23 @@ def test_transparent_thin_hidden_and_undisplayed_shapes_are_no_lines(tmp_path):
                  [[[10, 10], [90, 10]]])
 
 
-def test_a_first_shape_enclosing_the_rest_is_a_background(tmp_path):
+def test_a_first_shape_under_all_the_rest_is_a_background(tmp_path):
     path = write(tmp_path, 'a', 'width="100" height="100"',
                  '<rect x="5" y="5" width="90" height="90" fill="#eee"/>'
                  '<path d="M20 50 H80" stroke="black"/>')
     assert_lines(svg_drawing(path).lines, [[[20, 50], [80, 50]]])
+
+
+def test_a_first_ring_around_the_rest_is_no_background(tmp_path):
+    # a filled ring (even-odd) with a filled bar in its hole, as icon sets
+    # draw a circled sign: both are kept
+    path = write(tmp_path, 'a', 'width="24" height="24"',
+                 '<path fill-rule="evenodd" d="M2 2 H22 V22 H2 Z M4 4 V20 H20 V4 Z"/>'
+                 '<path d="M11 6 H13 V18 H11 Z"/>')
+    assert_lines(svg_drawing(path).lines, [
+        [[2, 2], [22, 2], [22, 22], [2, 22], [2, 2]],
+        [[4, 4], [4, 20], [20, 20], [20, 4], [4, 4]],
+        [[11, 6], [13, 6], [13, 18], [11, 18], [11, 6]]])
 
 
 def test_a_file_that_shows_nothing_is_skipped_with_the_reason(tmp_path):
