@@ -19,7 +19,11 @@ each .ndjson line is one QuickDraw drawing (raw or simplified); a .json file
 holds a list of sketches, each a list of strokes of [x, y] points. Drawings
 are processed as QuickDraw's sketch-rnn files were: aligned to the top-left,
 scaled so the longer side spans 255, simplified with Ramer-Douglas-Peucker,
-stored as int16 stroke-3 offsets."""
+stored as int16 stroke-3 offsets. Every input skipped, dropped or not drawn
+as written is named with the reason on stderr, or in OUT_report.txt beside
+the output when there are more than 20."""
+SHOWN = 20  # inputs named on the console; more go to the report file
+FIRST = 5  # of those, how many the console still shows
 
 
 def parse_args(argv=None):
@@ -54,7 +58,8 @@ def main(argv=None):
     args = parse_args(argv)
     if not args.out.endswith('.npz'):
         raise UsageError(f'--out {args.out}: the file name must end with .npz')
-    for path in (args.out, args.preview):
+    named_path = report_path(args.out)
+    for path in (args.out, args.preview, named_path):
         if path and os.path.exists(path) and not args.force:
             raise UsageError(f'{path} exists; pass --force to overwrite it')
     if args.max_len < 2 or (args.max_sketches is not None and args.max_sketches < 1):
@@ -66,13 +71,33 @@ def main(argv=None):
         recognized=args.recognized, countrycodes=tuple(args.countrycode),
         max_sketches=args.max_sketches, strict=args.strict)
     try:
-        line, skip_reasons = convert.build_dataset(
-            args.inputs, args.out, options, args.split, args.seed, args.preview)
+        report = convert.read_sketches(args.inputs, convert.reading_options(options, args.split))
+        if report.sketches:
+            name_inputs(report.named, named_path)
+        line, warnings = convert.write_dataset(
+            report, args.out, args.split, args.seed, args.preview, named_path)
     except OSError as err:  # the whole message on one line: a wrapped error may span several
         raise SketchDataError(one_line(err)) from None
-    for reason in skip_reasons:
-        print(f'skipped {reason}', file=sys.stderr)
+    for warning in warnings:
+        print(warning, file=sys.stderr)
     print(line)
+
+
+def report_path(out):
+    """OUT.npz -> OUT_report.txt, where the inputs are named when many."""
+    return out[:-len('.npz')] + '_report.txt'
+
+
+def name_inputs(named, path):
+    """Each input skipped, dropped or not drawn as written, on stderr; in
+    the report file `path` when there are more than SHOWN (the console
+    then shows the FIRST)."""
+    if len(named) > SHOWN:
+        convert.write_named(path, named)
+        named = named[:FIRST] + [f'... and {len(named) - FIRST} more: all {len(named)} '
+                                 f'named with their reasons in {path}']
+    for line in named:
+        print(line, file=sys.stderr)
 
 
 if __name__ == '__main__':

@@ -13,99 +13,20 @@ import json
 import os
 
 import numpy as np
-import svgelements
 from simplification.cutil import simplify_coords
 from tqdm import tqdm
 
 from sketchgen import atomic
 from sketchgen.drawing import draw_grid
+from sketchgen.hparams import DEFAULT_HPARAMS
 from sketchgen.loading import SPLITS
 from sketchgen.messages import one_line
 from sketchgen.safe_npz import NpzReader
 from sketchgen.strokes import SketchDataError, lines_to_strokes
-
-SIDE = 255  # QuickDraw scaled every drawing so its longer side spans 0..255
+from sketchgen.svg_lines import SIDE, SvgDrawing, counted, svg_drawing
+from sketchgen.svg_lines import read_svg  # noqa: F401 (the SVG reader, by its old name)
 SUFFIXES = ('.svg', '.ndjson', '.json')
-SHOWN_SKIPS = 5  # bad inputs named in the report; the rest are counted
 PREVIEW_SKETCHES = 40
-
-
-# ---------------------------------------------------------------------------
-# SVG
-
-
-def _is_stroked(element):
-    return element.stroke is not None and element.stroke.value is not None
-
-
-def _drawn_shapes(svg):
-    """The shapes the pen drew: stroked ones; with none stroked (icons,
-    glyphs), the outlines of all shapes. Unstroked fills such as a white
-    background are not pen lines."""
-    shapes = [e for e in svg.elements() if isinstance(e, svgelements.Shape)
-              and e.values.get('visibility') != 'hidden']
-    stroked = [e for e in shapes if _is_stroked(e)]
-    return stroked or shapes
-
-
-def _chord_distance(points, starts, ends):
-    """Distance of each point from the segment between its start and end."""
-    chord = ends - starts
-    length2 = np.maximum((chord ** 2).sum(axis=1), 1e-300)
-    t = np.clip(((points - starts) * chord).sum(axis=1) / length2, 0, 1)
-    return np.hypot(*(points - starts - t[:, None] * chord).T)
-
-
-def flatten_segment(segment, tolerance):
-    """End points of a polyline that stays within `tolerance` of a curve
-    segment (its start point excluded); lines give their end point."""
-    if isinstance(segment, (svgelements.Line, svgelements.Close)):
-        return np.array([[segment.end.x, segment.end.y]], dtype=np.float64)
-    ts = np.linspace(0.0, 1.0, 5)
-    for _ in range(24):  # each round halves the pieces still too far off
-        points = segment.npoint(ts)
-        starts, ends = points[:-1], points[1:]
-        worst = np.zeros(len(starts))
-        for fraction in (0.25, 0.5, 0.75):
-            inside = segment.npoint(ts[:-1] + fraction * np.diff(ts))
-            worst = np.maximum(worst, _chord_distance(inside, starts, ends))
-        coarse = worst > tolerance
-        if not coarse.any():
-            break
-        ts = np.sort(np.concatenate(
-            [ts, (ts[:-1][coarse] + ts[1:][coarse]) / 2]))
-    return segment.npoint(ts)[1:]
-
-
-def _subpath_points(subpath, tolerance):
-    points = [np.array([[subpath[0].end.x, subpath[0].end.y]])]
-    points += [flatten_segment(segment, tolerance) for segment in subpath[1:]]
-    return np.concatenate(points)
-
-
-def read_svg(path, tolerance=0.5):
-    """Polylines (absolute points) of one SVG file, one per subpath, with
-    transforms and the viewBox applied and curves flattened to within
-    `tolerance` units of the 255-unit output."""
-    try:
-        svg = svgelements.SVG.parse(path, reify=True)
-        paths = [svgelements.Path(shape) for shape in _drawn_shapes(svg)]
-        for svg_path in paths:
-            svg_path.reify()  # bake the element's transform into its points
-        boxes = [box for box in (p.bbox() for p in paths) if box is not None]
-        if not boxes:
-            raise SketchDataError(f'{path}: no lines drawn')
-        low, high = np.min(boxes, axis=0)[:2], np.max(boxes, axis=0)[2:]
-        scale = max((high - low).max(), 1e-12) / SIDE
-        return [_subpath_points(subpath, tolerance * scale)
-                for svg_path in paths
-                for subpath in map(list, svg_path.as_subpaths())
-                if len(subpath) > 1]  # a lone moveto draws nothing
-    except SketchDataError:
-        raise
-    except Exception as err:  # untrusted XML: the parser raises many types
-        raise SketchDataError(
-            f'{path}: cannot read it as SVG: {one_line(err)}') from err
 
 
 # ---------------------------------------------------------------------------
@@ -193,10 +114,12 @@ def read_json(path):
 # QuickDraw's processing
 
 
-def to_stroke3(lines, epsilon=2.0):
+def to_stroke3(lines, epsilon=2.0, dot_step=False):
     """Absolute polylines -> int16 stroke-3, processed as QuickDraw's data:
     top-left aligned, longer side scaled to 255, RDP with `epsilon` (0 keeps
-    every point), rounded; points repeating the one before are dropped."""
+    every point), rounded; points repeating the one before are dropped.
+    With `dot_step`, a stroke left with one point (a dot) gets a second one
+    unit beside it: the smallest mark the data can hold."""
     lines = [np.asarray(line, dtype=np.float64).reshape(-1, 2)
              for line in lines]
     lines = [line for line in lines if len(line)]
@@ -215,7 +138,10 @@ def to_stroke3(lines, epsilon=2.0):
             line = np.asarray(simplify_coords(line, epsilon)).reshape(-1, 2)
         line = np.round(line)
         moved = np.any(np.diff(line, axis=0) != 0, axis=1)
-        result.append(line[np.concatenate([[True], moved])])
+        line = line[np.concatenate([[True], moved])]
+        if dot_step and len(line) == 1:
+            line = np.concatenate([line, line + [1 if line[0, 0] < SIDE else -1, 0]])
+        result.append(line)
     return lines_to_strokes(result).astype(np.int16)
 
 
@@ -251,7 +177,7 @@ def drawings(path, options):
     suffix = os.path.splitext(path)[1].lower()
     if suffix == '.svg':
         try:
-            yield path, read_svg(path, options.tolerance)
+            yield path, svg_drawing(path, options.tolerance)
         except SketchDataError as err:
             yield path, err
     elif suffix == '.ndjson':
@@ -277,34 +203,61 @@ class Options:
 
 @dataclasses.dataclass
 class Report:
-    """What a conversion read, kept, dropped and skipped."""
+    """What a conversion read, kept, dropped and skipped; `named` has one
+    line per input skipped, dropped or not drawn as written."""
     files: int = 0
     sketches: list = dataclasses.field(default_factory=list)
     dropped: collections.Counter = dataclasses.field(
         default_factory=collections.Counter)
     skipped: int = 0
     skip_reasons: list = dataclasses.field(default_factory=list)
+    named: list = dataclasses.field(default_factory=list)
+    svg: collections.Counter = dataclasses.field(
+        default_factory=collections.Counter)
 
     def skip(self, err, strict):
         if strict:
             raise err
         self.skipped += 1
-        if len(self.skip_reasons) < SHOWN_SKIPS:
-            self.skip_reasons.append(str(err))
+        self.skip_reasons.append(str(err))
+        self.named.append(f'skipped {err}')
+
+    def drop(self, name, reason):
+        self.dropped[reason] += 1
+        self.named.append(f'dropped {name}: {reason}')
+
+
+def _svg_lines(report, name, drawing, strict):
+    """The lines of an SvgDrawing, its events counted and its notes named;
+    SketchDataError for broken data with `strict`."""
+    if drawing.broken and strict:
+        raise SketchDataError(f'{name}: {drawing.broken[0]} (--strict refuses '
+                              'broken data)')
+    report.named += [f'warning {name}: {note}'
+                     for note in drawing.broken + drawing.notes]
+    report.svg.update({'clipped': drawing.clipped, 'broken': bool(drawing.broken),
+                       'dots drawn': drawing.dots_drawn,
+                       'dots dropped': drawing.dots_dropped})
+    return drawing.lines
 
 
 def _add(report, name, lines, options):
     """Processes one drawing into report: kept, dropped or skipped."""
     if isinstance(lines, SketchDataError):
         return report.skip(lines, options.strict)
+    is_svg = isinstance(lines, SvgDrawing)
+    if is_svg:
+        lines = _svg_lines(report, name, lines, options.strict)
     try:
-        sketch = to_stroke3(lines, options.epsilon)
+        sketch = to_stroke3(lines, options.epsilon, dot_step=is_svg)
     except SketchDataError as err:
         return report.skip(SketchDataError(f'{name}: {err}'), options.strict)
     if len(sketch) > options.max_len:
-        report.dropped[f'longer than {options.max_len} points'] += 1
+        report.drop(name, f'longer than {options.max_len} points')
     elif len(sketch) < 2:
-        report.dropped['fewer than 2 points'] += 1
+        report.drop(name, 'fewer than 2 points')
+    elif not (sketch[:-1, 2] == 0).any():
+        report.drop(name, 'nothing drawn (points without lines between them)')
     else:
         report.sketches.append(sketch)
 
@@ -400,17 +353,27 @@ def write_preview(npz_path, svg_path, count=PREVIEW_SKETCHES):
 
 
 def summary(path, splits, report):
-    """One line: sketches per split, points and strokes per sketch, drops and
-    skips."""
+    """One line: sketches per split, points and strokes per sketch, what
+    happened to SVG files, drops and skips."""
     sketches = [s for split in splits.values() for s in split]
     points = [len(s) for s in sketches]
     strokes = [int(np.asarray(s)[:, 2].sum()) for s in sketches]
     line = (f'{path}: ' + ', '.join(f'{name} {len(s)}'
                                     for name, s in splits.items())
             + f' sketches from {report.files} files; points per sketch: '
-            f'median {np.median(points):g}, max {max(points)}; strokes per '
-            f'sketch: median {np.median(strokes):g}, max {max(strokes)}')
-    return '; '.join([line] + _losses(report))
+            f'median {np.median(points):g}, min {min(points)}, max {max(points)}; '
+            f'strokes per sketch: median {np.median(strokes):g}, max {max(strokes)}')
+    return '; '.join([line] + _svg_events(report.svg) + _losses(report))
+
+
+def _svg_events(events):
+    """'SVG: 2 files clipped, ...' where anything happened to SVG files."""
+    said = [f'{counted(events[key], noun)} {what}' for key, noun, what in (
+        ('clipped', 'file', 'clipped'),
+        ('broken', 'file', 'with broken data (drawn up to the break)'),
+        ('dots drawn', 'dot', 'drawn as 1-unit marks'),
+        ('dots dropped', 'dot', 'with butt caps dropped')) if events[key]]
+    return [f"SVG: {', '.join(said)}"] if said else []
 
 
 def _losses(report):
@@ -426,19 +389,43 @@ def _losses(report):
     return losses
 
 
-def build_dataset(paths, out, options, split=(0.9, 0.05, 0.05), seed=0,
-                  preview=None):
-    """Reads `paths`, writes the data set to `out` (and the preview SVG) and
-    returns its summary line and the first skipped inputs' reasons."""
+def small_splits(splits, batch_size=DEFAULT_HPARAMS['batch_size']):
+    """A warning for each split too small for one batch of the default size."""
+    return [f"warning: the '{name}' split holds {len(sketches)} sketches, fewer "
+            f'than the default batch_size {batch_size}: training refuses it '
+            '(give more drawings, or train with a smaller --hparams batch_size)'
+            for name, sketches in splits.items() if len(sketches) < batch_size]
+
+
+def reading_options(options, split):
+    """The options to read with: a --split of counts reads only as many
+    sketches as it needs. SketchDataError for a bad --split."""
     kind, values = check_split(split)
     if kind == 'counts' and options.max_sketches is None:
-        options = dataclasses.replace(options, max_sketches=sum(values))
-    report = read_sketches(paths, options)
+        return dataclasses.replace(options, max_sketches=sum(values))
+    return options
+
+
+def write_dataset(report, out, split=(0.9, 0.05, 0.05), seed=0, preview=None,
+                  named_path=None):
+    """Writes the sketches of `report` to `out` (and the preview SVG);
+    returns the summary line and the warnings about small splits. With no
+    sketches, SketchDataError; the inputs are then named in `named_path`."""
     if not report.sketches:
         losses = _losses(report) or ['no drawings passed the filters']
+        if report.named and named_path:
+            write_named(named_path, report.named)
+            losses.append(f'each input named with its reason in {named_path}')
         raise SketchDataError(f"no sketches to write: {'; '.join(losses)}")
     splits = split_sketches(report.sketches, split, seed)
     write_npz(out, splits)
     if preview:
         write_preview(out, preview)
-    return summary(out, splits, report), report.skip_reasons
+    return summary(out, splits, report), small_splits(splits)
+
+
+def write_named(path, named):
+    """The report of every input skipped, dropped or not drawn as written,
+    one line each, written aside and moved in place."""
+    with atomic.replacing(path) as partial, open(partial, 'w', encoding='utf-8') as f:
+        f.write(''.join(f'{line}\n' for line in named))
