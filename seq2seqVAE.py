@@ -24,7 +24,8 @@ from sketchgen.checkpoints import (ARCHITECTURE, CONFIG_EXTRAS, experiment_paths
                                    load_magenta_checkpoint, load_model, load_pretrained,
                                    load_sketch_js, magenta_checkpoint_prefix, read_model_config,
                                    training_checkpoint, write_model_config)
-from sketchgen.sampling import MIXTURE_KEYS, START_TOKEN, decode, encode, sample, sample_batch
+from sketchgen.sampling import (MIXTURE_KEYS, START_TOKEN, complete, decode, encode, sample,
+                                sample_batch)
 
 __all__ = [
     'TF_CPU_SETTINGS', 'tf',
@@ -38,5 +39,5 @@ __all__ = [
     'ARCHITECTURE', 'CONFIG_EXTRAS', 'experiment_paths', 'load_magenta_checkpoint', 'load_model',
     'load_pretrained', 'load_sketch_js', 'magenta_checkpoint_prefix', 'read_model_config',
     'training_checkpoint', 'write_model_config',
-    'MIXTURE_KEYS', 'START_TOKEN', 'decode', 'encode', 'sample', 'sample_batch',
+    'MIXTURE_KEYS', 'START_TOKEN', 'complete', 'decode', 'encode', 'sample', 'sample_batch',
 ]

@@ -1,11 +1,13 @@
 """Sampling: Magenta's greedy samples, the draws' statistics, the batched
-sampler, encode/decode, and the seq2seqVAE_sample.py command."""
+sampler, completion of a begun sketch, encode/decode, and the
+seq2seqVAE_sample.py command."""
 
 import functools
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -13,6 +15,7 @@ import tensorflow as tf
 import seq2seqVAE as S
 import seq2seqVAE_sample as P
 import utils
+from sketchgen import sampling
 from cli import one_line_error, run_main
 from random_sketches import SPLITS, random_sketch, write_splits
 from tiny import tiny_hps
@@ -225,6 +228,112 @@ def test_decode_returns_stroke3():
     model = S.Seq2seqModel(tiny_hps())
     sketch = S.decode(model, np.zeros((1, 4)), rng=np.random.default_rng(0))
     assert sketch.ndim == 2 and sketch.shape[1] == 3 and 1 <= len(sketch) <= 20
+
+
+# --------------------------------------------------------------------------
+# Completion: the decoder reads a begun sketch as in training, then samples.
+# --------------------------------------------------------------------------
+DECODERS = [('lstm', True), ('layer_norm', True), ('hyper', True), ('lstm', False)]
+SHAPES_SKETCH = 'datasets/shapes.npz:train:3'  # a training sketch, raw units
+SHAPES_SCALE = 30.0
+
+
+def completion_model(dec_model, conditional):
+    """A tiny model whose decoder starts away from zero and rarely ends a sketch."""
+    keras.utils.set_random_seed(4)
+    model = S.Seq2seqModel(tiny_hps(dec_model=dec_model, conditional=conditional,
+                                    max_seq_len=60))
+    if conditional:
+        layer = model.initial_state_layer
+        layer.kernel.assign(np.random.default_rng(4).normal(0, 0.5, layer.kernel.shape))
+    bias = model.output_layer.bias.numpy()
+    bias[2] = -5.0
+    model.output_layer.bias.assign(bias)
+    return model
+
+
+@pytest.mark.parametrize('dec_model,conditional', DECODERS)
+def test_an_empty_prefix_completes_as_sample_does(dec_model, conditional):
+    model = completion_model(dec_model, conditional)
+    z = np.random.default_rng(0).standard_normal((3, 4))
+    for i, sketch in enumerate(S.complete(model, np.zeros((0, 3)), 3, 20, greedy_mode=True,
+                                          z=z)):
+        one, _ = S.sample(model, 20, greedy_mode=True, z=z[i:i + 1])
+        np.testing.assert_allclose(sketch, one[:len(sketch)], atol=1e-5)
+    for a, b in zip(S.complete(model, [], 5, 20, 0.7, seed=3),
+                    S.sample_batch(model, 5, 20, 0.7, seed=3)):
+        np.testing.assert_array_equal(a, b)
+
+
+def state_after_prefix(model, inputs, z):
+    """The sampling loop's decoder state once it has read all of `inputs`
+    [num, T, 5]: complete's teacher-forced state, advanced over the last input
+    by the samplers' step, batch-major."""
+    start = sampling._read_prefix(model, inputs, z)
+    prepare, advance, _ = model.decoder.decode_steps(
+        model.initial_state if start is None else lambda z, num: start)
+    state, shared, weights = prepare(z, len(inputs))
+    state, _ = advance(tf.constant(inputs[:, -1]), state, shared, weights)
+    return [tf.transpose(s) for s in state]
+
+
+@pytest.mark.parametrize('dec_model,conditional', DECODERS)
+@pytest.mark.parametrize('length', [1, 9])
+def test_the_state_after_a_prefix_is_the_training_passes(dec_model, conditional, length):
+    """A training sketch's first `length` points: the sampler's state after
+    them equals the training pass's (model.decode, teacher-forced) at that
+    step, and so does the output layer's view of it."""
+    model = completion_model(dec_model, conditional)
+    sketch = utils.load_sketch(SHAPES_SKETCH)
+    z = tf.constant(np.random.default_rng(1).standard_normal((2, 4)), tf.float32) \
+        if conditional else None
+    full = np.tile(sampling._prefix_inputs(sketch, SHAPES_SCALE)[None], [2, 1, 1])
+    inputs = np.tile(sampling._prefix_inputs(sketch[:length], SHAPES_SCALE)[None], [2, 1, 1])
+    np.testing.assert_array_equal(inputs, full[:, :length + 1])
+    ours = state_after_prefix(model, inputs, z)
+    _, training = model.decode(tf.constant(full[:, :length + 1]), z)
+    assert len(training) == len(model.initial_state(z, 2))
+    for got, want in zip(ours, training):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    output, _ = model.decode(tf.constant(full), z)
+    np.testing.assert_allclose(model.output_layer(model.decoder.output(ours)),
+                               output[:, length], atol=1e-5)
+
+
+@pytest.mark.parametrize('dec_model,conditional', DECODERS)
+def test_completion_continues_the_prefix(dec_model, conditional):
+    """Each result is the prefix (model units) then its continuation, whose
+    first greedy point is the most likely one after the prefix."""
+    model = completion_model(dec_model, conditional)
+    sketch = utils.load_sketch(SHAPES_SKETCH)[:6]
+    z = np.random.default_rng(2).standard_normal((1, 4))
+    inputs = sampling._prefix_inputs(sketch, SHAPES_SCALE)
+    results = S.complete(model, sketch, 4, 10, greedy_mode=True, z=z, scale_factor=SHAPES_SCALE)
+    assert len(results) == 4
+    output, _ = model.decode(tf.constant(inputs[None]), tf.constant(z, tf.float32)
+                             if conditional else None)
+    params = {k: v.numpy()[0, -1] for k, v in model.mixture(output).items()}
+    best = np.argmax(params['pi'])
+    first = [params['mu1'][best], params['mu2'][best], *np.eye(3)[np.argmax(params['pen'])]]
+    for result in results:
+        np.testing.assert_allclose(result[:6], inputs[1:])
+        np.testing.assert_allclose(result[:6, 0:2] * SHAPES_SCALE, sketch[:, 0:2], rtol=1e-6)
+        np.testing.assert_allclose(result[6, :4], first[:4], atol=1e-5)
+        np.testing.assert_array_equal(result, results[0])  # one z, greedy: one ending
+        assert 7 <= len(result) <= 16 and not result[:-1, 4].any()
+
+
+def test_completions_differ_and_repeat_with_the_seed():
+    model = completion_model('lstm', True)
+    sketch = utils.load_sketch(SHAPES_SKETCH)[:6]
+    runs = [S.complete(model, sketch, 3, 10, 0.8, seed=seed, scale_factor=SHAPES_SCALE)
+            for seed in (4, 4, 5)]
+    for a, b in zip(runs[0], runs[1]):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(runs[0][0], runs[0][1])  # one z each
+    assert not all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(runs[0], runs[2]))
+    with pytest.raises(utils.SketchDataError, match='shape'):
+        S.complete(model, np.zeros((4, 2)))
 
 
 # --------------------------------------------------------------------------
