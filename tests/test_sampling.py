@@ -4,6 +4,7 @@ seq2seqVAE_sample.py command."""
 
 import functools
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 import seq2seqVAE as S
 import seq2seqVAE_sample as P
@@ -399,6 +401,52 @@ def test_cli_draws_an_svg(cli, tmp_path, mode):
     assert (parse_svg(out).find(f'.//{SVG}animate') is not None) == animated
 
 
+BEGUN_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100">'
+             '<path d="M10,90 L10,10 L90,10" stroke="black" fill="none"/></svg>')
+
+
+def drawn_segments(path):
+    """The number of drawn ('l') moves in an SVG path's d attribute."""
+    return len(re.findall('l', path))
+
+
+@pytest.mark.parametrize('model,begun,animate', [
+    ('model', 'svg', None), ('decoder_only', 'json', None), ('model', 'json', 'anim.svg'),
+    ('model', 'svg', 'anim.gif')])
+def test_cli_completes_a_begun_sketch(cli, tmp_path, model, begun, animate):
+    """A grid of --num endings a row per temperature: the begun sketch's
+    segments in one colour in every cell, the model's strokes in another."""
+    if begun == 'svg':
+        sketch = tmp_path / 'begun.svg'
+        sketch.write_text(BEGUN_SVG)
+    else:
+        sketch = write_sketch_json(tmp_path)
+    out = tmp_path / 'out.svg'
+    more = ['--animate', tmp_path / animate] if animate else []
+    result = run_cli(cli[model], '--mode', 'complete', '--sketch', sketch, '--num', 3,
+                     '--temperature', 0.5, 1.0, '--seed', 1, '--out', out, *more, cwd=tmp_path)
+    assert result.code == 0, result.err
+    paths = {path.get('stroke'): path.get('d') for path in parse_svg(out).iter(SVG + 'path')}
+    assert set(paths) == {P.PREFIX_COLOR, P.MODEL_COLOR}
+    begun = utils.load_sketch(str(sketch))
+    # Each cell draws the begun sketch's segments after pen-down rows, and
+    # the zero-length segment of the grid's leading row.
+    per_cell = 1 + int(np.sum(begun[:-1, 2] == 0))
+    assert drawn_segments(paths[P.PREFIX_COLOR]) == 6 * per_cell
+    # Both paths move over every row: the grid's leading row, then per cell
+    # two layout rows and the begun sketch's, and the model's after them.
+    rows = len(re.findall('[lm]', paths[P.MODEL_COLOR]))
+    assert rows == len(re.findall('[lm]', paths[P.PREFIX_COLOR])) > 1 + 6 * (2 + len(begun))
+    if animate == 'anim.svg':
+        strokes = parse_svg(tmp_path / animate).iter(SVG + 'path')
+        assert {path.get('stroke') for path in strokes} == {P.PREFIX_COLOR, P.MODEL_COLOR}
+    elif animate:
+        with Image.open(tmp_path / animate) as gif:
+            gif.seek(gif.n_frames - 1)
+            colors = {color for _, color in gif.convert('RGB').getcolors(1 << 16)}
+        assert (214, 39, 40) in colors and (0, 0, 0) in colors  # PREFIX_COLOR, MODEL_COLOR
+
+
 def bad_sketch(tmp_path):
     np.save(tmp_path / 'bad.npy', np.zeros((4, 2)))
     return tmp_path / 'bad.npy'
@@ -409,6 +457,8 @@ def bad_sketch(tmp_path):
     ('bad sketch file', ['bad.npy', 'shape (4, 2)']),
     ('temperature', ['temperature must be > 0']),
     ('decoder-only', ['decoder-only', 'reconstruct']),
+    ('complete without a sketch', ['complete', '--sketch FILE']),
+    ('complete an unreadable SVG', ['bad.svg', 'cannot read it as SVG']),
 ])
 def test_cli_errors_are_one_line(cli, tmp_path, case, words):
     if case == 'no checkpoint':
@@ -420,6 +470,11 @@ def test_cli_errors_are_one_line(cli, tmp_path, case, words):
         args = [cli['model'], '--mode', 'reconstruct', '--sketch', bad_sketch(tmp_path)]
     elif case == 'temperature':
         args = [cli['model'], '--temperature', 1.0, -0.5]
+    elif case == 'complete without a sketch':
+        args = [cli['model'], '--mode', 'complete', '--index', 0]
+    elif case == 'complete an unreadable SVG':
+        (tmp_path / 'bad.svg').write_text('<svg')
+        args = [cli['model'], '--mode', 'complete', '--sketch', tmp_path / 'bad.svg']
     else:
         args = [cli['decoder_only'], '--mode', 'reconstruct']
     message = one_line_error(run_cli(*args, cwd=tmp_path))
