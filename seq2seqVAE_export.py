@@ -8,7 +8,9 @@ at most 20 mixtures export; fewer are padded to 20 with mixtures of weight
 at most info.padded_weight_bound (printed).  A conditional model is
 exported at one z: z's input term is folded into the bias, and the
 decoder's initial state tanh(W z + b) goes into info.initial_state for
-pages to start from (the library's own zeroState() is zeros).
+pages to start from (the library's own zeroState() is zeros).  Each model
+written is listed in models.json beside it, which the drawing page
+(examples/browser/draw.html) offers.
 
     python3 seq2seqVAE_export.py experiments/cat --out cat.json
     python3 seq2seqVAE_export.py experiments/cat --index 7 --out cat7.json
@@ -23,7 +25,7 @@ import numpy as np
 
 import seq2seqVAE as S
 import utils
-from sketchgen import cli, sketch_js
+from sketchgen import cli, model_index, sketch_js
 from sketchgen.pretrained import PretrainedError
 from sketchgen.sketch_js import NUM_MIXTURE as JS_NUM_MIXTURE
 from sketchgen.sketch_js import STROKE_INPUTS
@@ -207,9 +209,10 @@ def main_export(args):
                           '(Magenta checkpoints have none); give --scale_factor')
     name = args.name or os.path.splitext(model.hps.data_set[0])[0]
     info = export_sketch_rnn_js(model, args.out, z, scale_factor=scale_factor, name=name)
+    listed = f' (listed in {model_index.add_to_index(args.out, info)})'
     if 'num_mixture' not in info:
-        return f'wrote {args.out}'
-    return (f'wrote {args.out}: its {info["num_mixture"]} mixtures padded to '
+        return f'wrote {args.out}{listed}'
+    return (f'wrote {args.out}{listed}: its {info["num_mixture"]} mixtures padded to '
             f'{JS_NUM_MIXTURE}; the padded ones get at most {info["padded_weight_bound"]:.2g} '
             'of the mixture weight')
 
