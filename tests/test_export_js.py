@@ -132,20 +132,27 @@ def tiny(argv):
 @needs_node
 @pytest.mark.slow  # the training command's first steps trace for ~15 s
 def test_readme_train_sample_export_then_the_library_draws(tmp_path, monkeypatch, capsys):
-    """On a fresh folder holding a tiny datasets/shapes.npz, the README's
-    commands in their order, with the quick start's num_mixture."""
+    """On a fresh folder holding a tiny datasets/shapes.npz (and the README's
+    begun star), the README's commands in their order, with the quick
+    start's num_mixture."""
     train = tiny(readme_command('seq2seqVAE_train.py', '--data_set shapes'))
     sample = readme_command('seq2seqVAE_sample.py', 'experiments/shapes/exp --num')
+    complete = readme_command('seq2seqVAE_sample.py', 'experiments/shapes/exp --mode complete')
     export = readme_command('seq2seqVAE_export.py', 'experiments/shapes/exp')
     monkeypatch.chdir(tmp_path)
     for folder in ('datasets', 'examples/browser'):
         (tmp_path / folder).mkdir(parents=True)
     write_npz(tmp_path / 'datasets' / 'shapes.npz', seed=0, sizes=(8, 8, 8))
+    begun = complete[complete.index('--sketch') + 1]
+    (tmp_path / begun).parent.mkdir()
+    shutil.copy(REPO / begun, tmp_path / begun)
 
     code, err = run_training(*train)
     assert code in (0, None), err
     seq2seqVAE_sample.main(sample)
     assert (tmp_path / sample[sample.index('--out') + 1]).exists()
+    seq2seqVAE_sample.main(complete)
+    assert (tmp_path / complete[complete.index('--out') + 1]).exists()
     capsys.readouterr()
     E.main(export)
     printed = capsys.readouterr().out
