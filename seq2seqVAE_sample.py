@@ -188,7 +188,7 @@ def complete_rows(args, model):
     """One row of --num endings of the --sketch per temperature, all from the
     same z and seed, and each cell's row colours (the sketch's, the model's)."""
     import seq2seqVAE
-    ((name, sketch),) = input_sketches(args, model)
+    ((_, sketch),) = input_sketches(args, model)
     num = args.num or 5
     rng = np.random.default_rng(args.seed)
     z = rng.standard_normal((num, model.hps.z_size))
