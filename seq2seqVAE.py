@@ -27,7 +27,8 @@ from sketchgen.checkpoints import (load_magenta_checkpoint, load_model, magenta_
                                    training_checkpoint)
 from sketchgen.sketch_js import export_sketch_rnn_js, load_sketch_js
 from sketchgen.pretrained import load_pretrained
-from sketchgen.sampling import MIXTURE_KEYS, START_TOKEN, decode, encode, sample, sample_batch
+from sketchgen.sampling import (MIXTURE_KEYS, START_TOKEN, complete, decode, encode, sample,
+                                sample_batch)
 
 __all__ = [
     'TF_CPU_SETTINGS',
@@ -43,5 +44,5 @@ __all__ = [
     'Experiment', 'experiment_paths',
     'load_magenta_checkpoint', 'load_model', 'magenta_checkpoint_prefix', 'training_checkpoint',
     'export_sketch_rnn_js', 'load_sketch_js', 'load_pretrained',
-    'MIXTURE_KEYS', 'START_TOKEN', 'decode', 'encode', 'sample', 'sample_batch',
+    'MIXTURE_KEYS', 'START_TOKEN', 'complete', 'decode', 'encode', 'sample', 'sample_batch',
 ]

@@ -8,7 +8,9 @@ at most 20 mixtures export; fewer are padded to 20 with mixtures of weight
 at most info.padded_weight_bound (printed).  A conditional model is
 exported at one z: z's input term is folded into the bias, and the
 decoder's initial state tanh(W z + b) goes into info.initial_state for
-pages to start from (the library's own zeroState() is zeros).
+pages to start from (the library's own zeroState() is zeros).  Each model
+written is listed in models.json beside it, which the drawing page
+(examples/browser/draw.html) offers.
 
     python3 seq2seqVAE_export.py experiments/cat --out cat.json
     python3 seq2seqVAE_export.py experiments/cat --index 7 --out cat7.json
@@ -114,6 +116,7 @@ def main_export(args):
     """Exports; returns the line to print."""
     from sketchgen.checkpoints import load_model
     from sketchgen.experiment import Experiment, is_experiment
+    from sketchgen import model_index
     from sketchgen.sketch_js import check_exportable, export_sketch_rnn_js
     model = load_model(args.model, args.checkpoint, batch_size=1)
     check_exportable(model)  # before any data is read
@@ -126,9 +129,10 @@ def main_export(args):
                           '(Magenta checkpoints have none); give --scale_factor')
     name = args.name or os.path.splitext(model.hps.data_set[0])[0]
     info = export_sketch_rnn_js(model, args.out, z, scale_factor=scale_factor, name=name)
+    listed = f' (listed in {model_index.add_to_index(args.out, info)})'
     if 'num_mixture' not in info:
-        return f'wrote {args.out}'
-    return (f'wrote {args.out}: its {info["num_mixture"]} mixtures padded to '
+        return f'wrote {args.out}{listed}'
+    return (f'wrote {args.out}{listed}: its {info["num_mixture"]} mixtures padded to '
             f'{JS_NUM_MIXTURE}; the padded ones get at most {info["padded_weight_bound"]:.2g} '
             'of the mixture weight')
 

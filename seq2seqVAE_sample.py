@@ -1,18 +1,21 @@
 """Draws sketches from a trained sketch-rnn model into one SVG file.
 
-    python3 seq2seqVAE_sample.py MODEL [--mode sample|reconstruct|interpolate]
+    python3 seq2seqVAE_sample.py MODEL [--mode sample|reconstruct|interpolate|complete]
     python3 seq2seqVAE_sample.py --pretrained cat --num 10 --out cat.svg
 
 MODEL is an experiment folder (seq2seqVAE_train.py) or a Magenta checkpoint
 folder; --pretrained NAME downloads one of Magenta's pretrained decoder-only
-models once (decoder-only: sample mode only).  --animate draws stroke by
+models once (decoder-only: sample and complete modes only).  --animate draws stroke by
 stroke: an animated SVG, or a GIF when the file ends in .gif.
 Modes, as in Magenta's sketch-rnn notebook:
   sample       --num sketches from random z (decoder-only models: no z),
                drawn together by the batched sampler;
   reconstruct  encode sketches (test set --index, or --sketch files) and
                decode --num sketches from each; the first row shows the inputs;
-  interpolate  decode --steps points of the slerp between two encodings.
+  interpolate  decode --steps points of the slerp between two encodings;
+  complete     finish the --sketch someone began, --num times: the sketch in
+               red, the model's endings in black (--animate: the sketch,
+               then the model's strokes).
 Each --temperature is one row of the grid.  Sketches are drawn in the
 model's normalised units; --sketch files hold raw stroke-3 offsets (as the
 .npz data sets do) and are divided by the data's normalizing scale factor.
@@ -31,8 +34,9 @@ from sketchgen.loading import load_dataset, load_sketch
 from sketchgen.strokes import slerp, to_normal_strokes
 
 PROG = os.path.basename(sys.argv[0])
-MODES = ('sample', 'reconstruct', 'interpolate')
+MODES = ('sample', 'reconstruct', 'interpolate', 'complete')
 BLANK = np.zeros((1, 3))  # an empty grid cell
+PREFIX_COLOR, MODEL_COLOR = '#d62728', 'black'  # complete: the begun sketch, the model's ending
 
 
 def temperature(text):
@@ -55,7 +59,8 @@ def parse_args(argv):
                         'sketchgen/pretrained_models.txt), downloaded once')
     p.add_argument('--mode', choices=MODES, default='sample')
     p.add_argument('--num', type=int, default=None,
-                   help='sketches per row (sample: 10) or per input (reconstruct: 1)')
+                   help='sketches per row (sample: 10; complete: 5) or per input '
+                        '(reconstruct: 1)')
     p.add_argument('--temperature', type=temperature, nargs='+', default=[1.0],
                    help='one or more temperatures, one grid row each')
     p.add_argument('--greedy', action='store_true',
@@ -75,14 +80,17 @@ def parse_args(argv):
                    help='test-set sketches, in the data loader\'s order (by length); '
                         'default: 0 (reconstruct) or 0 1 (interpolate)')
     p.add_argument('--sketch', nargs='+', default=None, metavar='FILE',
-                   help='stroke-3 sketches instead of --index: FILE.npy, FILE.json or '
-                        'FILE.npz[:KEY[:INDEX]] (default: its first array)')
+                   help='stroke-3 sketches instead of --index: FILE.npy, FILE.json, '
+                        'FILE.npz[:KEY[:INDEX]] (default: its first array) or FILE.svg; '
+                        'complete: the one sketch to finish')
     p.add_argument('--steps', type=int, default=10, help='interpolation steps')
     args = p.parse_args(argv)
     if (args.model is None) == (args.pretrained is None):
         p.error('give either MODEL or --pretrained NAME')
-    if args.pretrained and args.mode != 'sample':
-        p.error('pretrained models are decoder-only (no encoder): only --mode sample')
+    if args.pretrained and args.mode not in ('sample', 'complete'):
+        p.error('pretrained models are decoder-only (no encoder): only --mode sample or complete')
+    if args.mode == 'complete' and len(args.sketch or []) != 1:
+        p.error('complete finishes one sketch: give --sketch FILE')
     if args.num is not None and args.num < 1:
         p.error(f'--num must be at least 1, got {args.num}')
     if args.steps < 2:
@@ -111,13 +119,21 @@ def load_test_set(args, model):
     return load_dataset(data_dir, hps)[2]
 
 
+def sketch_scale(args, model):
+    """The data's normalizing scale factor, which --sketch files are divided by."""
+    if args.pretrained:
+        return model.normalizing_scale_factor
+    recorded = experiment(args)
+    scale = recorded.scale_factor if recorded else None
+    if scale is None:  # Magenta folders do not store it: recompute it from the data
+        scale = load_test_set(args, model).scale_factor
+    return scale
+
+
 def input_sketches(args, model):
     """[(name, sketch)] to encode, normalised as the model reads them."""
     if args.sketch:
-        recorded = experiment(args)
-        scale = recorded.scale_factor if recorded else None
-        if scale is None:  # Magenta folders do not store it: recompute it from the data
-            scale = load_test_set(args, model).scale_factor
+        scale = sketch_scale(args, model)
         for _, sketch in args.sketches:
             sketch[:, 0:2] /= scale
         return args.sketches
@@ -164,33 +180,55 @@ def decode_rows(args, model, named_inputs):
     return [header] + rows
 
 
-def draw(cells, ncols, out, animate):
+def complete_rows(args, model):
+    """One row of --num endings of the --sketch per temperature, all from the
+    same z and seed, and each cell's row colours (the sketch's, the model's)."""
+    from sketchgen.sampling import complete
+    ((_, sketch),) = input_sketches(args, model)
+    num = args.num or 5
+    rng = np.random.default_rng(args.seed)
+    z = rng.standard_normal((num, model.hps.z_size))
+    seed = int(rng.integers(2 ** 31))
+    rows = [[to_normal_strokes(s) for s in complete(
+                model, sketch, num, model.hps.max_seq_len, t, args.greedy, z, seed)]
+            for t in args.temperature]
+    colors = [[[PREFIX_COLOR] * len(sketch) + [MODEL_COLOR] * (len(cell) - len(sketch))
+               for cell in row] for row in rows]
+    return rows, colors
+
+
+def draw(cells, ncols, out, animate, row_colors=None):
     """Writes the cells (a grid unless one) to `out`: an SVG, animated or not,
-    or a GIF drawing itself when `out` ends in .gif."""
+    or a GIF drawing itself when `out` ends in .gif; row_colors: each cell's
+    (sketchgen.drawing)."""
     if out.lower().endswith('.gif'):
         if len(cells) == 1:
-            draw_strokes_gif(cells[0], out)
+            draw_strokes_gif(cells[0], out, colors=row_colors and row_colors[0])
         else:
-            draw_grid_gif(cells, out, ncols=ncols)
+            draw_grid_gif(cells, out, ncols=ncols, row_colors=row_colors)
     elif len(cells) == 1:
-        (draw_strokes_animated if animate else draw_strokes)(cells[0], svg_filename=out)
+        (draw_strokes_animated if animate else draw_strokes)(
+            cells[0], svg_filename=out, row_colors=row_colors and row_colors[0])
     else:
         draw_many = draw_grid_animated if animate else draw_grid
-        draw_many(cells, ncols=ncols, svg_filename=out)
+        draw_many(cells, ncols=ncols, svg_filename=out, row_colors=row_colors)
     return out
 
 
-def draw_all(rows, args):
-    """The pictures the flags ask for -> the files written."""
+def draw_all(rows, args, row_colors=None):
+    """The pictures the flags ask for -> the files written; row_colors: each
+    cell's, row by row as `rows`."""
     cells = [sketch for row in rows for sketch in row]
+    if row_colors is not None:
+        row_colors = [colors for row in row_colors for colors in row]
     ncols = len(rows[0])
     animation = args.animate if isinstance(args.animate, str) else None
     written = []
     if animation is None or args.out:
         written.append(draw(cells, ncols, args.out or f'{args.mode}.svg',
-                            args.animate is True))
+                            args.animate is True, row_colors))
     if animation:
-        written.append(draw(cells, ncols, animation, True))
+        written.append(draw(cells, ncols, animation, True, row_colors))
     return written
 
 
@@ -210,14 +248,17 @@ def main(argv=None):
     # A bad sketch file fails before TensorFlow loads.
     args.sketches = [(spec, load_sketch(spec)) for spec in args.sketch or []]
     model = load(args)
-    if args.mode != 'sample' and not model.hps.conditional:
+    if args.mode in ('reconstruct', 'interpolate') and not model.hps.conditional:
         raise UsageError(f'{args.model} is a decoder-only model (conditional=False): it has no '
-                         f'encoder to {args.mode} with; use --mode sample')
+                         f'encoder to {args.mode} with; use --mode sample or complete')
+    colors = None
     if args.mode == 'sample':
         rows = sample_rows(args, model)
+    elif args.mode == 'complete':
+        rows, colors = complete_rows(args, model)
     else:
         rows = decode_rows(args, model, input_sketches(args, model))
-    print(f"wrote {', '.join(draw_all(rows, args))}")
+    print(f"wrote {', '.join(draw_all(rows, args, colors))}")
 
 
 if __name__ == '__main__':

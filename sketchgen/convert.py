@@ -24,7 +24,7 @@ from sketchgen.messages import one_line
 from sketchgen.safe_npz import NpzReader
 from sketchgen.strokes import SketchDataError, lines_to_strokes
 from sketchgen.svg_lines import SIDE, SvgDrawing, counted, svg_drawing
-from sketchgen.svg_lines import read_svg  # noqa: F401 (the SVG reader, by its old name)
+from sketchgen.svg_lines import read_svg  # noqa: F401  (the converter reads SVG with it)
 SUFFIXES = ('.svg', '.ndjson', '.json')
 PREVIEW_SKETCHES = 40
 

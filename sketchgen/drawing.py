@@ -1,12 +1,16 @@
 """Drawing stroke-3 sketches: SVG (still and animated, in the style of
-Magenta's sketch-rnn notebook), GIF, and the one grid layout."""
+Magenta's sketch-rnn notebook), GIF, and the one grid layout.
+
+Every function draws in one colour, or with `row_colors` (a colour for each
+row; the segment into a row has its colour) in several: a sketch someone
+began in one colour and the model's ending in another."""
 import os
 
 import numpy as np
 import svgwrite
 
 from sketchgen import raster
-from sketchgen.strokes import get_bounds
+from sketchgen.strokes import get_bounds, pen_runs
 
 
 def _frame(data, factor):
@@ -37,19 +41,22 @@ def _finish(drawing, svg_filename):
 
 
 def draw_strokes(data, factor=0.2, svg_filename=None, stroke_width=1,
-                 color='black'):
+                 color='black', row_colors=None):
     """SVG string of one stroke-3 sketch; offsets are divided by `factor`.
 
-    Also writes it to svg_filename when given.
+    Also writes it to svg_filename when given.  One path per colour, which
+    moves over the other colours' segments.
     """
     start, offsets, lifted_before, size = _frame(data, factor)
-    path = f'M{_number(start[0])},{_number(start[1])} ' + ' '.join(
-        f"{'m' if lifted else 'l'}{_number(dx)},{_number(dy)}"
-        for (dx, dy), lifted in zip(offsets, lifted_before))
+    colors = [color] * len(offsets) if row_colors is None else list(row_colors)
     drawing = svgwrite.Drawing(svg_filename, size=size)
     drawing.add(drawing.rect(insert=(0, 0), size=size, fill='white'))
-    drawing.add(drawing.path(path, stroke=color, stroke_width=stroke_width,
-                             fill='none'))
+    for path_color in dict.fromkeys(colors) or [color]:  # each colour once, in drawing order
+        path = f'M{_number(start[0])},{_number(start[1])} ' + ' '.join(
+            f"{'m' if lifted or row_color != path_color else 'l'}{_number(dx)},{_number(dy)}"
+            for (dx, dy), lifted, row_color in zip(offsets, lifted_before, colors))
+        drawing.add(drawing.path(path, stroke=path_color, stroke_width=stroke_width,
+                                 fill='none'))
     return _finish(drawing, svg_filename)
 
 
@@ -89,33 +96,47 @@ def grid_strokes(sketches, ncols=10):
     return make_grid_svg(cells, cell, cell)
 
 
+def grid_row_colors(row_colors):
+    """The colour of each row of grid_strokes' drawing from each sketch's
+    row colours (None for None): a sketch's first colour for the rows the
+    layout adds, make_grid_svg's leading row and, per sketch, its move to
+    the cell and grid_strokes' leading row."""
+    if row_colors is None:
+        return None
+    return [row_colors[0][0]] + [color for colors in row_colors
+                                 for color in [colors[0]] * 2 + list(colors)]
+
+
 def draw_grid(sketches, ncols=10, svg_filename=None, factor=0.2,
-              stroke_width=1):
-    """SVG string of stroke-3 sketches in a grid, filled row by row."""
+              stroke_width=1, row_colors=None):
+    """SVG string of stroke-3 sketches in a grid, filled row by row;
+    row_colors: each sketch's, as draw_strokes takes them."""
     return draw_strokes(grid_strokes(sketches, ncols), factor, svg_filename,
-                        stroke_width)
+                        stroke_width, row_colors=grid_row_colors(row_colors))
 
 
 def draw_strokes_animated(data, svg_filename=None, factor=0.2,
                           seconds_per_stroke=0.5, stroke_width=1,
-                          color='black'):
+                          color='black', row_colors=None):
     """SVG string that draws a stroke-3 sketch stroke by stroke (SMIL).
 
-    Each pen-down polyline is a path whose dash offset animates from its
-    length to 0, starting when the previous stroke is finished.
+    Each pen-down polyline (split where its colour changes) is a path whose
+    dash offset animates from its length to 0, starting when the previous
+    stroke is finished.
     """
-    start, offsets, lifted_before, size = _frame(data, factor)
+    start, offsets, _, size = _frame(data, factor)
     points = start + np.cumsum(offsets, axis=0)
     drawing = svgwrite.Drawing(svg_filename, size=size)
     drawing.add(drawing.rect(insert=(0, 0), size=size, fill='white'))
     begin = 0.0
-    for stroke in np.split(points, np.flatnonzero(lifted_before[1:]) + 1):
+    for first, stop, stroke_color in pen_runs(data, row_colors):
+        stroke = points[first:stop]
         length = np.hypot(*np.diff(stroke, axis=0).T).sum()
         if length == 0:
             continue  # a dot or an empty stroke: nothing to draw
         path = 'M' + ' L'.join(f'{_number(x)},{_number(y)}' for x, y in stroke)
         element = drawing.path(
-            path, stroke=color, stroke_width=stroke_width, fill='none',
+            path, stroke=stroke_color or color, stroke_width=stroke_width, fill='none',
             stroke_dasharray=_number(length),
             stroke_dashoffset=_number(length))
         element.add(drawing.animate(
@@ -128,10 +149,11 @@ def draw_strokes_animated(data, svg_filename=None, factor=0.2,
 
 
 def draw_grid_animated(sketches, ncols=10, svg_filename=None, factor=0.2,
-                       seconds_per_stroke=0.2, stroke_width=1):
+                       seconds_per_stroke=0.2, stroke_width=1, row_colors=None):
     """draw_grid's layout, drawn stroke by stroke as draw_strokes_animated."""
     return draw_strokes_animated(grid_strokes(sketches, ncols), svg_filename,
-                                 factor, seconds_per_stroke, stroke_width)
+                                 factor, seconds_per_stroke, stroke_width,
+                                 row_colors=grid_row_colors(row_colors))
 
 
 def draw_strokes_gif(data, gif_filename, **options):
@@ -140,8 +162,9 @@ def draw_strokes_gif(data, gif_filename, **options):
     return raster.save_gif(data, gif_filename, **options)
 
 
-def draw_grid_gif(sketches, gif_filename, ncols=10, **options):
+def draw_grid_gif(sketches, gif_filename, ncols=10, row_colors=None, **options):
     """draw_grid's layout as a GIF, the sketches drawn one after another
     (128 pixels a column unless `size` says otherwise)."""
     options.setdefault('size', 128 * min(ncols, len(sketches)))
-    return raster.save_gif(grid_strokes(sketches, ncols), gif_filename, **options)
+    return raster.save_gif(grid_strokes(sketches, ncols), gif_filename,
+                           colors=grid_row_colors(row_colors), **options)

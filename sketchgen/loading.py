@@ -1,5 +1,5 @@
 """Reading sketches: a data set's .npz files (load_dataset, as Magenta's
-load_dataset) and one sketch from a .npy, .json or .npz file (load_sketch).
+load_dataset) and one sketch from a .npy, .json, .npz or .svg file (load_sketch).
 Data files are untrusted: every problem is a one-line SketchDataError."""
 import json
 import logging
@@ -152,7 +152,9 @@ NPZ_SKETCH = re.compile(r'(?P<path>.+\.npz)(?::(?P<key>[^:]+))?(?::(?P<index>\d+
 
 def load_sketch(spec):
     """One raw stroke-3 sketch (N, 3) from a .npy, .json or FILE.npz[:KEY[:INDEX]]
-    file, or SketchDataError naming the file and the problem."""
+    file, or from an SVG drawing processed as QuickDraw's data (see
+    sketchgen.convert: its longer side spans 255), or SketchDataError naming
+    the file and the problem."""
     npz = NPZ_SKETCH.fullmatch(spec)
     path = npz['path'] if npz else spec
     if not os.path.isfile(path):
@@ -172,8 +174,15 @@ def load_sketch(spec):
         elif path.endswith('.json'):
             with open(path) as f:
                 sketch = np.array(json.load(f))
+        elif path.lower().endswith('.svg'):
+            from sketchgen import convert  # here: convert imports this module
+            lines = convert.read_svg(path)  # its errors name the file
+            try:
+                sketch = convert.to_stroke3(lines)
+            except SketchDataError as err:
+                raise SketchDataError(f'{path}: {err}') from None
         else:
-            raise SketchDataError(f'{path}: not a .npy, .npz or .json file')
+            raise SketchDataError(f'{path}: not a .npy, .npz, .json or .svg file')
     except safe_npz.NpzError as err:
         raise SketchDataError(f'{path}: {err}') from None
     except (OSError, ValueError, IndexError, EOFError) as err:  # numpy/json's many ways to fail

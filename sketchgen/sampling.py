@@ -1,11 +1,12 @@
 """Drawing sketches: Magenta's sample() one point at a time, the reference
-notebook's encode/decode, and a batched sampler that draws many sketches in
-one compiled loop."""
+notebook's encode/decode, a batched sampler that draws many sketches in
+one compiled loop, and completion, which continues a sketch someone began
+in that same loop."""
 from sketchgen import tf_settings  # noqa: F401  (first: TensorFlow's CPU options)
 import numpy as np
 import tensorflow as tf
 
-from sketchgen.strokes import to_big_strokes, to_normal_strokes
+from sketchgen.strokes import SketchDataError, to_big_strokes, to_normal_strokes
 
 
 START_TOKEN = (0.0, 0.0, 1.0, 0.0, 0.0)  # S_0: the pen starts a new stroke
@@ -156,17 +157,22 @@ def _draw_points(output, temperature, greedy, seed):
 
 
 def _batch_function(model, greedy):
-    prepare, advance, batch_axis = model.decoder.decode_steps(model.initial_state)
     @tf.function(reduce_retracing=True)
-    def run(z, num, seq_len, temperature, seed):
+    def run(z, num, seq_len, temperature, seed, state=None, point=None):
         """-> stroke-5 rows [steps, num, 5], zeros after a sketch's end.
 
-        Ended sketches leave the batch, so the work follows their total
-        length, and the loop stops when none is drawing.  It is
-        model.decode's step without its scan, and the z part of the decoder's
-        input projection [point, z] is computed once, not at every step."""
+        The decoder starts from its initial state at z and the start token,
+        or from `state` (the model's layout, as model.decode returns it) with
+        `point` [num, 5], the next input, as completion starts.  Ended
+        sketches leave the batch, so the work follows their total length,
+        and the loop stops when none is drawing.  It is model.decode's step
+        without its scan, and the z part of the decoder's input projection
+        [point, z] is computed once, not at every step."""
+        prepare, advance, batch_axis = model.decoder.decode_steps(
+            model.initial_state if state is None else lambda z, num: state)
         state, shared, weights = prepare(z, num)
-        point = tf.tile(tf.constant([START_TOKEN]), [num, 1])
+        if point is None:
+            point = tf.tile(tf.constant([START_TOKEN]), [num, 1])
         drawing = tf.range(num)  # the sketches in the batch
         alive = tf.ones([num], tf.bool)  # which of them have not ended
         rows = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
@@ -196,6 +202,39 @@ def _batch_function(model, greedy):
     return run
 
 
+def _seeds(seed):
+    """(z's seed, the loop's seed) from the caller's seed (default: a random one)."""
+    if seed is None:
+        seed = np.random.default_rng().integers(2 ** 31)
+    return tf.unstack(tf.random.experimental.stateless_split(
+        tf.constant([int(seed), 0], tf.int64), 2))
+
+
+def _latents(model, num, z, z_seed):
+    """z for `num` sketches: None for decoder-only models, else the given z
+    ([1, z_size] shared or [num, z_size]) or one N(0, I) draw each."""
+    if not model.hps.conditional:
+        return None
+    if z is None:
+        return tf.random.stateless_normal([num, model.hps.z_size], z_seed)
+    return tf.broadcast_to(tf.constant(z, tf.float32), [num, model.hps.z_size])
+
+
+def _draw_batch(model, num, seq_len, temperature, greedy_mode, z, loop_seed, state=None,
+                point=None):
+    """The compiled loop's sketches as stroke-5 arrays, each cut after its own
+    first end-of-sketch row (or seq_len rows long)."""
+    run = model.cached_function(f'batch_greedy={greedy_mode}',
+                                lambda: _batch_function(model, greedy_mode))
+    rows = run(z, tf.constant(num), tf.constant(seq_len), tf.constant(temperature, tf.float32),
+               loop_seed, state, point).numpy()
+    sketches = []
+    for strokes in np.transpose(rows, [1, 0, 2]):
+        ends = np.flatnonzero(strokes[:, 4])
+        sketches.append(strokes[:ends[0] + 1] if len(ends) else strokes)
+    return sketches
+
+
 def sample_batch(model, num, seq_len=250, temperature=1.0, greedy_mode=False, z=None, seed=None):
     """Draws `num` sketches at once in one compiled loop, with sample()'s
     temperature and greedy semantics but TensorFlow's stateless random ops
@@ -204,22 +243,62 @@ def sample_batch(model, num, seq_len=250, temperature=1.0, greedy_mode=False, z=
     Returns a list of stroke-5 arrays, each cut after its own first
     end-of-sketch row (or seq_len rows long)."""
     _check_temperature(temperature)
-    if seed is None:
-        seed = np.random.default_rng().integers(2 ** 31)
-    z_seed, loop_seed = tf.unstack(tf.random.experimental.stateless_split(
-        tf.constant([int(seed), 0], tf.int64), 2))
-    if not model.hps.conditional:
-        z = None
-    elif z is None:
-        z = tf.random.stateless_normal([num, model.hps.z_size], z_seed)
-    else:
-        z = tf.broadcast_to(tf.constant(z, tf.float32), [num, model.hps.z_size])
-    run = model.cached_function(f'batch_greedy={greedy_mode}',
-                    lambda: _batch_function(model, greedy_mode))
-    rows = run(z, tf.constant(num), tf.constant(seq_len), tf.constant(temperature, tf.float32),
-               loop_seed).numpy()
-    sketches = []
-    for strokes in np.transpose(rows, [1, 0, 2]):
-        ends = np.flatnonzero(strokes[:, 4])
-        sketches.append(strokes[:ends[0] + 1] if len(ends) else strokes)
-    return sketches
+    z_seed, loop_seed = _seeds(seed)
+    z = _latents(model, num, z, z_seed)
+    return _draw_batch(model, num, seq_len, temperature, greedy_mode, z, loop_seed)
+
+
+def _prefix_inputs(strokes3, scale_factor=1.0):
+    """The decoder's teacher-forced inputs for a partial stroke-3 sketch:
+    the start token, then its rows as stroke-5 (offsets / scale_factor, no
+    end-of-sketch row), [len + 1, 5] float32."""
+    prefix = np.array(strokes3, np.float32)
+    if prefix.size == 0:
+        prefix = prefix.reshape(0, 3)
+    if prefix.ndim != 2 or prefix.shape[1] != 3:
+        raise SketchDataError(f'a partial sketch is an (N, 3) array of (dx, dy, pen_lifted); '
+                              f'got shape {prefix.shape}')
+    prefix[:, 0:2] /= scale_factor
+    return np.concatenate([[START_TOKEN], to_big_strokes(prefix, len(prefix))]).astype(np.float32)
+
+
+def _read_prefix(model, inputs, z):
+    """The decoder's state after all but the last of the teacher-forced
+    `inputs` [num, T, 5], from model.decode (the training pass, at z [num,
+    z_size] or None), in the model's layout; the last input is the sampling
+    loop's first.  None when the start token is the only input: the loop
+    then starts from the initial state, as sample_batch does."""
+    if inputs.shape[1] == 1:
+        return None
+    read = model.cached_function('read_prefix', lambda: tf.function(
+        lambda x, z: model.decode(x, z)[1], reduce_retracing=True))
+    return read(tf.constant(inputs[:, :-1]), z)
+
+
+def complete(model, strokes, num=1, seq_len=250, temperature=1.0, greedy_mode=False, z=None,
+             seed=None, scale_factor=1.0):
+    """Finishes a sketch someone began: `num` continuations of the partial
+    stroke-3 sketch `strokes`, drawn together in sample_batch's loop.
+
+    The decoder reads the sketch as in training (teacher forcing from the
+    start token, model.decode), then samples the rest with sample_batch's
+    temperature, greedy and seed semantics, for at most seq_len rows more.
+    Offsets are divided by `scale_factor`, as encode does: the data's
+    normalizing scale factor for raw sketches, 1.0 (the default) for
+    sketches in model units.  z: [1, z_size] shared, [num, z_size], or None
+    (random normal from the seed; ignored by decoder-only models); a z from
+    encode() of another sketch continues this one in that sketch's manner.
+    An empty sketch gives what sample_batch gives with the same arguments.
+
+    Returns a list of `num` stroke-5 arrays in model units, as sample_batch:
+    the sketch's own rows (len(strokes) of them) followed by one
+    continuation, cut after its first end-of-sketch row."""
+    _check_temperature(temperature)
+    prefix = _prefix_inputs(strokes, scale_factor)
+    z_seed, loop_seed = _seeds(seed)
+    z = _latents(model, num, z, z_seed)
+    inputs = np.tile(prefix[None], [num, 1, 1])
+    continuations = _draw_batch(model, num, seq_len, temperature, greedy_mode, z, loop_seed,
+                                _read_prefix(model, inputs, z),
+                                None if len(prefix) == 1 else tf.constant(inputs[:, -1]))
+    return [np.concatenate([prefix[1:], rows]) for rows in continuations]

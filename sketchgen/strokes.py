@@ -47,6 +47,22 @@ def strokes_to_lines(strokes):
     return [line.tolist() for line in np.split(points, ends)[:-1]]
 
 
+def pen_runs(strokes, colors=None):
+    """The lines the pen draws in stroke-3 `strokes`, as (start, stop, colour)
+    ranges of rows: the points of rows start .. stop - 1, joined in order.
+    A line begins after each pen lift; with a colour for each row (the
+    segment into a row has the row's colour) also where the colour changes,
+    one row back, so that the line stays joined.  colour is None without
+    colours."""
+    lifted_before = np.concatenate([[True], np.asarray(strokes)[:-1, 2] == 1])
+    colors = [None] * len(lifted_before) if colors is None else list(colors)
+    if len(colors) != len(lifted_before):
+        raise ValueError(f'{len(colors)} colours for {len(lifted_before)} rows')
+    starts = [i for i in range(len(colors)) if lifted_before[i] or colors[i] != colors[i - 1]]
+    stops = starts[1:] + [len(colors)]
+    return [(i - (not lifted_before[i]), stop, colors[i]) for i, stop in zip(starts, stops)]
+
+
 def lines_to_strokes(lines):
     """Polylines of absolute points -> stroke-3, lifting the pen after each."""
     rows = [[0, 0, 0]]  # the pen starts at the origin

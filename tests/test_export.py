@@ -250,6 +250,25 @@ def test_command_random_z_and_errors(experiment, tmp_path, capsys):
                                       '--out', tmp_path / 'x.json'] + argv, capsys)
 
 
+def test_command_lists_each_export_for_the_page(experiment, tmp_path, capsys):
+    """models.json beside the exports names each one once, sorted, without
+    files that are gone; a file that is not such an index is refused."""
+    folder, _ = experiment
+    for name, seed in (('b.json', 1), ('a.json', 2), ('b.json', 3)):
+        E.main([str(folder), '--seed', str(seed), '--name', f'seed {seed}',
+                '--out', str(tmp_path / name)])
+        assert f'(listed in {tmp_path / "models.json"})' in capsys.readouterr().out
+    assert json.loads((tmp_path / 'models.json').read_text()) == [
+        {'file': 'a.json', 'name': 'seed 2'}, {'file': 'b.json', 'name': 'seed 3'}]
+    (tmp_path / 'a.json').unlink()
+    E.main([str(folder), '--seed', '4', '--out', str(tmp_path / 'c.json')])
+    assert [e['file'] for e in json.loads((tmp_path / 'models.json').read_text())] == [
+        'b.json', 'c.json']
+    (tmp_path / 'models.json').write_text('[{"file": "../elsewhere.json", "name": "x"}]')
+    err = exits_with([folder, '--seed', 5, '--out', tmp_path / 'd.json'], capsys)
+    assert 'models.json: not a list of' in err
+
+
 # --------------------------------------------------------------------------
 # Import: the inverse of the export.
 # --------------------------------------------------------------------------

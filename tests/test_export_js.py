@@ -1,7 +1,8 @@
 """The @magenta/sketch library running our exports: in Node against our
 mixture parameters, after the README's own train, sample and export
-commands, and in the browser example in headless Chromium.  These skip
-without node, the npm packages or Chromium (.ci/install_js.sh installs them)."""
+commands, and in the browser examples in headless Chromium (the drawing
+page driven by synthetic pointer events).  These skip without node, the npm
+packages or Chromium (.ci/install_js.sh installs them)."""
 import functools
 import http.server
 import json
@@ -10,6 +11,7 @@ import shlex
 import shutil
 import subprocess
 import threading
+import urllib.parse
 
 import numpy as np
 import pytest
@@ -21,7 +23,7 @@ from random_sketches import write_npz
 import seq2seqVAE as S
 import seq2seqVAE_export as E
 import seq2seqVAE_sample
-from sketchgen import sketch_js
+from sketchgen import model_index, sketch_js
 
 needs_node = pytest.mark.skipif(
     shutil.which('node') is None or not (REPO / 'node_modules/@magenta/sketch').is_dir(),
@@ -130,20 +132,27 @@ def tiny(argv):
 @needs_node
 @pytest.mark.slow  # the training command's first steps trace for ~15 s
 def test_readme_train_sample_export_then_the_library_draws(tmp_path, monkeypatch, capsys):
-    """On a fresh folder holding a tiny datasets/shapes.npz, the README's
-    commands in their order, with the quick start's num_mixture."""
+    """On a fresh folder holding a tiny datasets/shapes.npz (and the README's
+    begun star), the README's commands in their order, with the quick
+    start's num_mixture."""
     train = tiny(readme_command('seq2seqVAE_train.py', '--data_set shapes'))
     sample = readme_command('seq2seqVAE_sample.py', 'experiments/shapes/exp --num')
+    complete = readme_command('seq2seqVAE_sample.py', 'experiments/shapes/exp --mode complete')
     export = readme_command('seq2seqVAE_export.py', 'experiments/shapes/exp')
     monkeypatch.chdir(tmp_path)
     for folder in ('datasets', 'examples/browser'):
         (tmp_path / folder).mkdir(parents=True)
     write_npz(tmp_path / 'datasets' / 'shapes.npz', seed=0, sizes=(8, 8, 8))
+    begun = complete[complete.index('--sketch') + 1]
+    (tmp_path / begun).parent.mkdir()
+    shutil.copy(REPO / begun, tmp_path / begun)
 
     code, err = run_training(*train)
     assert code in (0, None), err
     assert seq2seqVAE_sample.main(sample) == 0
     assert (tmp_path / sample[sample.index('--out') + 1]).exists()
+    assert seq2seqVAE_sample.main(complete) == 0
+    assert (tmp_path / complete[complete.index('--out') + 1]).exists()
     capsys.readouterr()
     assert E.main(export) == 0
     printed = capsys.readouterr().out
@@ -207,3 +216,88 @@ def test_browser_example_draws(models, server, tmp_path):
     assert drawn, title.group(1)
     assert int(drawn.group(1)) > 0
     assert title.group(1) == f'random: drew {drawn.group(1)} strokes'
+
+
+# --------------------------------------------------------------------------
+# The drawing page: you begin, the model finishes, in headless Chromium.
+# --------------------------------------------------------------------------
+def page_model(seed, **overrides):
+    """A small model that (almost) never ends a sketch: each ending runs to max_seq_len."""
+    model = make_model(seed, **overrides)
+    bias = model.output_layer.bias.numpy()
+    bias[2] = -8.0
+    model.output_layer.bias.assign(bias)
+    return model
+
+
+@pytest.fixture(scope='module')
+def page_models(tmp_path_factory):
+    """A folder to serve beside the page: a conditional export at Z, a
+    decoder-only one padded from 3 mixtures (both listed in models.json as
+    the exporter lists them), and a file as Magenta publishes its pretrained
+    models (20 mixtures, no initial state, nothing of ours in its info)."""
+    folder = tmp_path_factory.mktemp('web')
+    for file, model, z in (('cond.json', page_model(1), Z),
+                           ('lm.json', page_model(2, conditional=False, num_mixture=3), None)):
+        info = sketch_js.export_sketch_rnn_js(model, folder / file, z, scale_factor=SCALE_FACTOR,
+                                      name=file[:-5])
+        model_index.add_to_index(folder / file, info)
+    sketch_js.write_model(folder / 'cat.gen.json', dict(name='cat', mode=2, version=6,
+                                                        max_seq_len=40, scale_factor=50.0),
+                          sketch_js.decoder_arrays(page_model(3, conditional=False)))
+    return folder
+
+
+@pytest.fixture
+def page_server(page_models):
+    """The repository on loopback, with the page's folder showing page_models."""
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def translate_path(self, path):
+            name = path.split('?')[0]
+            beside = page_models / name.rsplit('/', 1)[-1]
+            if name.startswith('/examples/browser/') and beside.is_file():
+                return str(beside)
+            return super().translate_path(path)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(
+        ('127.0.0.1', 0), functools.partial(Handler, directory=str(REPO)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f'http://127.0.0.1:{httpd.server_address[1]}'
+    httpd.shutdown()
+    httpd.server_close()
+
+
+ZIGZAG = [[[0.3, 0.3], [0.36, 0.42], [0.42, 0.3], [0.48, 0.42]], [[0.55, 0.5], [0.6, 0.62]]]
+
+
+@needs_node
+@pytest.mark.skipif(CHROMIUM is None, reason='needs chromium (.ci/install_js.sh)')
+@pytest.mark.slow
+@pytest.mark.parametrize('model', ['cond.json', 'lm.json', 'cat.gen.json'])
+def test_drawing_page_finishes_what_you_draw(page_server, tmp_path, model):
+    """tests/js/draw_test.html draws two strokes on draw.html with synthetic
+    pointer events, then asks for another ending, then clears: the model adds
+    points after your strokes each time, and the picker lists the exports."""
+    page = f'/examples/browser/draw.html?model={model}'
+    query = urllib.parse.urlencode(dict(page=page, lines=json.dumps(ZIGZAG), then='another,clear'))
+    profile = tmp_path / 'profile'
+    profile.mkdir()
+    run = subprocess.run(
+        [CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
+         '--no-first-run', '--disable-background-networking', '--disable-component-update',
+         '--disable-sync', f'--user-data-dir={profile}', '--virtual-time-budget=60000',
+         '--dump-dom', f'{page_server}/tests/js/draw_test.html?{query}'],
+        capture_output=True, text=True, timeout=120)
+    title = re.search(r'<title>(.*?)</title>', run.stdout)
+    assert title, run.stderr[-2000:]
+    assert title.group(1).startswith('done: '), title.group(1)
+    first, another, cleared = json.loads(title.group(1)[len('done: '):].replace('&quot;', '"'))
+    points = sum(len(line) for line in ZIGZAG)
+    assert first['state'] == 'done' and first['endings'] == 1
+    assert first['userPoints'] == points and 0 < first['modelPoints'] <= 40
+    assert another['endings'] == 2 and 0 < another['modelPoints'] <= 40
+    assert (cleared['userPoints'], cleared['modelPoints']) == (0, 0)
+    assert first['exported'] == ['cond.json', 'lm.json']

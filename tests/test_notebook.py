@@ -1,6 +1,7 @@
 """examples/explore.ipynb runs top to bottom in a real Jupyter kernel, on the
 quick-start path (offline), with the training trimmed to one epoch of a tiny
 model through its parameters cell."""
+import re
 from pathlib import Path
 
 import nbformat
@@ -29,7 +30,14 @@ def test_notebook_runs_top_to_bottom(tmp_path):
     client.execute()  # raises CellExecutionError on any error
     outputs = [output for cell in notebook.cells for output in cell.get('outputs', [])]
     shown = [kind for output in outputs for kind in output.get('data', {})]
-    assert shown.count('image/svg+xml') == 4  # samples, reconstructions, interpolation, yours
+    # samples, reconstructions, interpolation, yours, yours finished
+    assert shown.count('image/svg+xml') == 5
     assert shown.count('image/gif') == 1
+    finished = notebook.cells[-1].outputs
+    svg = ''.join(output['data']['image/svg+xml'] for output in finished if 'data' in output)
+    assert 'stroke="#d62728"' in svg and 'stroke="black"' in svg  # the begun part, the model's
+    added = re.search(r'points the model added: \[(.*)\]', ''.join(
+        output.get('text', '') for output in finished))
+    assert added and sum(map(int, added.group(1).split(','))) > 0
     assert list((tmp_path / 'experiments' / 'shapes').glob('*/checkpoints/best.weights.h5'))
     assert (tmp_path / 'experiments' / 'drawing.gif').is_file()

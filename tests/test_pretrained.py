@@ -95,6 +95,12 @@ def test_sample_command_draws_a_pretrained_model(bucket, tmp_path, capsys):
     assert out.read_text().startswith('<?xml')
     with Image.open(gif) as image:
         assert image.format == 'GIF' and image.n_frames > 2
+    begun, finished = tmp_path / 'begun.json', tmp_path / 'finished.svg'
+    begun.write_text('[[0, 0, 0], [40, 10, 0], [10, 40, 0]]')  # data units, as the model's scale
+    seq2seqVAE_sample.main(['--pretrained', 'cat', '--mode', 'complete', '--sketch', str(begun),
+                            '--num', '2', '--seed', '1', '--out', str(finished)])
+    assert capsys.readouterr().out.strip() == f'wrote {finished}'
+    assert f'stroke="{seq2seqVAE_sample.PREFIX_COLOR}"' in finished.read_text()
     for argv, words in [(['--pretrained', 'kat'], "no pretrained model named 'kat'"),
                         (['--pretrained', 'cat', '--mode', 'reconstruct'], 'only --mode sample')]:
         assert seq2seqVAE_sample.main(argv) == 2

@@ -1,18 +1,23 @@
 """Sampling: Magenta's greedy samples, the draws' statistics, the batched
-sampler, encode/decode, and the seq2seqVAE_sample.py command."""
+sampler, completion of a begun sketch, encode/decode, and the
+seq2seqVAE_sample.py command."""
 
 import functools
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 import seq2seqVAE as S
 import seq2seqVAE_sample as P
 import utils
+from sketchgen import sampling
 from cli import one_line_error, run_main
 from random_sketches import SPLITS, random_sketch, write_splits
 from sketchgen.run_settings import RunSettings
@@ -229,6 +234,112 @@ def test_decode_returns_stroke3():
 
 
 # --------------------------------------------------------------------------
+# Completion: the decoder reads a begun sketch as in training, then samples.
+# --------------------------------------------------------------------------
+DECODERS = [('lstm', True), ('layer_norm', True), ('hyper', True), ('lstm', False)]
+SHAPES_SKETCH = 'datasets/shapes.npz:train:3'  # a training sketch, raw units
+SHAPES_SCALE = 30.0
+
+
+def completion_model(dec_model, conditional):
+    """A tiny model whose decoder starts away from zero and rarely ends a sketch."""
+    keras.utils.set_random_seed(4)
+    model = S.Seq2seqModel(tiny_hps(dec_model=dec_model, conditional=conditional,
+                                    max_seq_len=60))
+    if conditional:
+        layer = model.initial_state_layer
+        layer.kernel.assign(np.random.default_rng(4).normal(0, 0.5, layer.kernel.shape))
+    bias = model.output_layer.bias.numpy()
+    bias[2] = -5.0
+    model.output_layer.bias.assign(bias)
+    return model
+
+
+@pytest.mark.parametrize('dec_model,conditional', DECODERS)
+def test_an_empty_prefix_completes_as_sample_does(dec_model, conditional):
+    model = completion_model(dec_model, conditional)
+    z = np.random.default_rng(0).standard_normal((3, 4))
+    for i, sketch in enumerate(S.complete(model, np.zeros((0, 3)), 3, 20, greedy_mode=True,
+                                          z=z)):
+        one, _ = S.sample(model, 20, greedy_mode=True, z=z[i:i + 1])
+        np.testing.assert_allclose(sketch, one[:len(sketch)], atol=1e-5)
+    for a, b in zip(S.complete(model, [], 5, 20, 0.7, seed=3),
+                    S.sample_batch(model, 5, 20, 0.7, seed=3)):
+        np.testing.assert_array_equal(a, b)
+
+
+def state_after_prefix(model, inputs, z):
+    """The sampling loop's decoder state once it has read all of `inputs`
+    [num, T, 5]: complete's teacher-forced state, advanced over the last input
+    by the samplers' step, batch-major."""
+    start = sampling._read_prefix(model, inputs, z)
+    prepare, advance, _ = model.decoder.decode_steps(
+        model.initial_state if start is None else lambda z, num: start)
+    state, shared, weights = prepare(z, len(inputs))
+    state, _ = advance(tf.constant(inputs[:, -1]), state, shared, weights)
+    return [tf.transpose(s) for s in state]
+
+
+@pytest.mark.parametrize('dec_model,conditional', DECODERS)
+@pytest.mark.parametrize('length', [1, 9])
+def test_the_state_after_a_prefix_is_the_training_passes(dec_model, conditional, length):
+    """A training sketch's first `length` points: the sampler's state after
+    them equals the training pass's (model.decode, teacher-forced) at that
+    step, and so does the output layer's view of it."""
+    model = completion_model(dec_model, conditional)
+    sketch = utils.load_sketch(SHAPES_SKETCH)
+    z = tf.constant(np.random.default_rng(1).standard_normal((2, 4)), tf.float32) \
+        if conditional else None
+    full = np.tile(sampling._prefix_inputs(sketch, SHAPES_SCALE)[None], [2, 1, 1])
+    inputs = np.tile(sampling._prefix_inputs(sketch[:length], SHAPES_SCALE)[None], [2, 1, 1])
+    np.testing.assert_array_equal(inputs, full[:, :length + 1])
+    ours = state_after_prefix(model, inputs, z)
+    _, training = model.decode(tf.constant(full[:, :length + 1]), z)
+    assert len(training) == len(model.initial_state(z, 2))
+    for got, want in zip(ours, training):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    output, _ = model.decode(tf.constant(full), z)
+    np.testing.assert_allclose(model.output_layer(model.decoder.output(ours)),
+                               output[:, length], atol=1e-5)
+
+
+@pytest.mark.parametrize('dec_model,conditional', DECODERS)
+def test_completion_continues_the_prefix(dec_model, conditional):
+    """Each result is the prefix (model units) then its continuation, whose
+    first greedy point is the most likely one after the prefix."""
+    model = completion_model(dec_model, conditional)
+    sketch = utils.load_sketch(SHAPES_SKETCH)[:6]
+    z = np.random.default_rng(2).standard_normal((1, 4))
+    inputs = sampling._prefix_inputs(sketch, SHAPES_SCALE)
+    results = S.complete(model, sketch, 4, 10, greedy_mode=True, z=z, scale_factor=SHAPES_SCALE)
+    assert len(results) == 4
+    output, _ = model.decode(tf.constant(inputs[None]), tf.constant(z, tf.float32)
+                             if conditional else None)
+    params = {k: v.numpy()[0, -1] for k, v in model.mixture(output).items()}
+    best = np.argmax(params['pi'])
+    first = [params['mu1'][best], params['mu2'][best], *np.eye(3)[np.argmax(params['pen'])]]
+    for result in results:
+        np.testing.assert_allclose(result[:6], inputs[1:])
+        np.testing.assert_allclose(result[:6, 0:2] * SHAPES_SCALE, sketch[:, 0:2], rtol=1e-6)
+        np.testing.assert_allclose(result[6, :4], first[:4], atol=1e-5)
+        np.testing.assert_array_equal(result, results[0])  # one z, greedy: one ending
+        assert 7 <= len(result) <= 16 and not result[:-1, 4].any()
+
+
+def test_completions_differ_and_repeat_with_the_seed():
+    model = completion_model('lstm', True)
+    sketch = utils.load_sketch(SHAPES_SKETCH)[:6]
+    runs = [S.complete(model, sketch, 3, 10, 0.8, seed=seed, scale_factor=SHAPES_SCALE)
+            for seed in (4, 4, 5)]
+    for a, b in zip(runs[0], runs[1]):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(runs[0][0], runs[0][1])  # one z each
+    assert not all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(runs[0], runs[2]))
+    with pytest.raises(utils.SketchDataError, match='shape'):
+        S.complete(model, np.zeros((4, 2)))
+
+
+# --------------------------------------------------------------------------
 # The command.
 # --------------------------------------------------------------------------
 def make_experiment(folder, data_dir, conditional=True):
@@ -289,6 +400,52 @@ def test_cli_draws_an_svg(cli, tmp_path, mode):
     assert (parse_svg(out).find(f'.//{SVG}animate') is not None) == animated
 
 
+BEGUN_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100">'
+             '<path d="M10,90 L10,10 L90,10" stroke="black" fill="none"/></svg>')
+
+
+def drawn_segments(path):
+    """The number of drawn ('l') moves in an SVG path's d attribute."""
+    return len(re.findall('l', path))
+
+
+@pytest.mark.parametrize('model,begun,animate', [
+    ('model', 'svg', None), ('decoder_only', 'json', None), ('model', 'json', 'anim.svg'),
+    ('model', 'svg', 'anim.gif')])
+def test_cli_completes_a_begun_sketch(cli, tmp_path, model, begun, animate):
+    """A grid of --num endings a row per temperature: the begun sketch's
+    segments in one colour in every cell, the model's strokes in another."""
+    if begun == 'svg':
+        sketch = tmp_path / 'begun.svg'
+        sketch.write_text(BEGUN_SVG)
+    else:
+        sketch = write_sketch_json(tmp_path)
+    out = tmp_path / 'out.svg'
+    more = ['--animate', tmp_path / animate] if animate else []
+    result = run_cli(cli[model], '--mode', 'complete', '--sketch', sketch, '--num', 3,
+                     '--temperature', 0.5, 1.0, '--seed', 1, '--out', out, *more, cwd=tmp_path)
+    assert result.code == 0, result.err
+    paths = {path.get('stroke'): path.get('d') for path in parse_svg(out).iter(SVG + 'path')}
+    assert set(paths) == {P.PREFIX_COLOR, P.MODEL_COLOR}
+    begun = utils.load_sketch(str(sketch))
+    # Each cell draws the begun sketch's segments after pen-down rows, and
+    # the zero-length segment of the grid's leading row.
+    per_cell = 1 + int(np.sum(begun[:-1, 2] == 0))
+    assert drawn_segments(paths[P.PREFIX_COLOR]) == 6 * per_cell
+    # Both paths move over every row: the grid's leading row, then per cell
+    # two layout rows and the begun sketch's, and the model's after them.
+    rows = len(re.findall('[lm]', paths[P.MODEL_COLOR]))
+    assert rows == len(re.findall('[lm]', paths[P.PREFIX_COLOR])) > 1 + 6 * (2 + len(begun))
+    if animate == 'anim.svg':
+        strokes = parse_svg(tmp_path / animate).iter(SVG + 'path')
+        assert {path.get('stroke') for path in strokes} == {P.PREFIX_COLOR, P.MODEL_COLOR}
+    elif animate:
+        with Image.open(tmp_path / animate) as gif:
+            gif.seek(gif.n_frames - 1)
+            colors = {color for _, color in gif.convert('RGB').getcolors(1 << 16)}
+        assert (214, 39, 40) in colors and (0, 0, 0) in colors  # PREFIX_COLOR, MODEL_COLOR
+
+
 def bad_sketch(tmp_path):
     np.save(tmp_path / 'bad.npy', np.zeros((4, 2)))
     return tmp_path / 'bad.npy'
@@ -299,6 +456,8 @@ def bad_sketch(tmp_path):
     ('bad sketch file', ['bad.npy', 'shape (4, 2)']),
     ('temperature', ['temperature must be > 0']),
     ('decoder-only', ['decoder-only', 'reconstruct']),
+    ('complete without a sketch', ['complete', '--sketch FILE']),
+    ('complete an unreadable SVG', ['bad.svg', 'cannot read it as SVG']),
 ])
 def test_cli_errors_are_one_line(cli, tmp_path, case, words):
     if case == 'no checkpoint':
@@ -310,6 +469,11 @@ def test_cli_errors_are_one_line(cli, tmp_path, case, words):
         args = [cli['model'], '--mode', 'reconstruct', '--sketch', bad_sketch(tmp_path)]
     elif case == 'temperature':
         args = [cli['model'], '--temperature', 1.0, -0.5]
+    elif case == 'complete without a sketch':
+        args = [cli['model'], '--mode', 'complete', '--index', 0]
+    elif case == 'complete an unreadable SVG':
+        (tmp_path / 'bad.svg').write_text('<svg')
+        args = [cli['model'], '--mode', 'complete', '--sketch', tmp_path / 'bad.svg']
     else:
         args = [cli['decoder_only'], '--mode', 'reconstruct']
     message = one_line_error(run_cli(*args, cwd=tmp_path))

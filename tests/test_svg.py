@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import utils
+from sketchgen.drawing import grid_row_colors
 
 SVG = '{http://www.w3.org/2000/svg}'
 
@@ -101,3 +102,33 @@ def test_animated_svg_skips_dots():
     dot_then_line = np.array([[5, 5, 1], [10, 0, 0], [10, 0, 1]])
     root = parse(utils.draw_strokes_animated(dot_then_line))
     assert len(list(root.iter(SVG + 'animate'))) == 1
+
+
+def test_row_colors_split_the_pen_path():
+    """The begun part in one colour, the rest in another: each colour's path
+    draws its own segments and moves over the other's; one colour is the
+    plain drawing."""
+    colors = ['red'] * 2 + ['black'] * 3  # the segment into a row has its colour
+    root = parse(utils.draw_strokes(SKETCH, factor=0.5, row_colors=colors))
+    paths = {path.get('stroke'): path.get('d').split()[1:] for path in root.iter(SVG + 'path')}
+    assert [c[0] for c in paths['red']] == ['m', 'l', 'm', 'm', 'm']
+    assert [c[0] for c in paths['black']] == ['m', 'm', 'l', 'm', 'l']
+    assert utils.draw_strokes(SKETCH, row_colors=['black'] * 5) == utils.draw_strokes(SKETCH)
+
+    animated = parse(utils.draw_strokes_animated(SKETCH, row_colors=colors))
+    # the first stroke splits where its colour changes, joined at (10, 20)
+    assert [(p.get('stroke'), len(p.get('d').split())) for p in animated.iter(SVG + 'path')] == [
+        ('red', 2), ('black', 2), ('black', 2)]
+
+
+def test_grid_row_colors_follow_the_grid_layout():
+    sketches = [SKETCH, SKETCH[:3]]
+    colors = [['red'] * 2 + ['black'] * 3, ['red'] * 3]
+    grid = utils.grid_strokes(sketches, ncols=2)
+    row_colors = grid_row_colors(colors)
+    assert len(row_colors) == len(grid)
+    # each sketch's rows end the grid's rows for it, in its own colours
+    assert row_colors[-3:] == colors[1] and row_colors[-8:-3] == colors[0][-3:] + ['red'] * 2
+    np.testing.assert_array_equal(grid[-3:, 0:2], SKETCH[:3, 0:2])
+    root = parse(utils.draw_grid(sketches, ncols=2, row_colors=colors))
+    assert {path.get('stroke') for path in root.iter(SVG + 'path')} == {'red', 'black'}
