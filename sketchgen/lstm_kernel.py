@@ -1,13 +1,32 @@
 """The plain LSTM's step (`lstm_step`), its whole-sequence kernel with a
-hand-written backward pass (`lstm_sequence`), the samplers' step, and the
-loop plumbing that sketchgen.norm_kernels' kernels share (`kernel_loops`,
-`kept_activations`, `new_arrays`, `write_all`, `mask_at`, `zeros_if_none`)."""
-import functools
+hand-written backward pass (`lstm_sequence`) and the samplers' step.  The
+loop plumbing all kernels share is sketchgen.kernel_loops'."""
+import typing
 
 from sketchgen import tf_settings  # noqa: F401  (first: TensorFlow's CPU options)
 import tensorflow as tf
 
+from sketchgen.kernel_loops import (at_step, kept_activations, mask_at, sequence_kernel,
+                                    shared_gradient, stacked, step_arrays, time_array, write_step,
+                                    zeros_if_none)
+
 POINT_SIZE = 5  # the decoder's per-step input: the previous stroke-5 point
+
+
+class Gates(typing.NamedTuple):
+    """An LSTM step's gates after their nonlinearities, and tanh(c_t)."""
+    i: tf.Tensor
+    g: tf.Tensor
+    f: tf.Tensor
+    o: tf.Tensor
+    tc: tf.Tensor
+
+
+class Saved(typing.NamedTuple):
+    """What the forward loop keeps of each step for the backward loop."""
+    gates: Gates
+    c_prev: tf.Tensor  # c_{t-1}
+    hx: tf.Tensor      # the matmul's input [h_{t-1}; x_t]
 
 
 def lstm_sequence(seq, shared, W_x, W_hh, c0, h0, keep_masks=None, forget_bias=1.0,
@@ -26,16 +45,16 @@ def lstm_sequence(seq, shared, W_x, W_hh, c0, h0, keep_masks=None, forget_bias=1
     shared [4H, B or 1]: the input projection common to all steps (bias,
     static inputs); gate order i, j, f, o.  keep_masks [T, H, B] or None;
     c0, h0 [B, H].  jit_compile: both loops compiled by XLA, once per shape
-    (see kernel_loops).  keep_activations: the forward loop keeps what the
-    backward loop reads; without (forward-only use), a gradient runs the
-    forward loop again to get them.
+    (see kernel_loops.sequence_kernel).  keep_activations: the forward loop
+    keeps what the backward loop reads; without (forward-only use), a
+    gradient runs the forward loop again to get them.
     Returns (H [T, H, B], c_T [B, H], h_T [B, H]).
     """
     args = [seq, shared, tf.convert_to_tensor(W_x), tf.convert_to_tensor(W_hh), c0, h0]
     if keep_masks is not None:
         args.append(keep_masks)
-    kernel = _lstm_sequence_fn(float(forget_bias), keep_masks is not None, bool(jit_compile),
-                               bool(keep_activations))
+    kernel = sequence_kernel(_lstm_body, _lstm_forward, _lstm_backward, float(forget_bias),
+                             keep_masks is not None, bool(jit_compile), bool(keep_activations))
     return kernel(*args)
 
 
@@ -43,7 +62,7 @@ def lstm_step(W_T, hx, shared_f, c, keep_mask=None):
     """One LSTM step, feature-major: W_T [4H, H + F] times [h_{t-1}; x_t]
     [H + F, B], plus shared_f [4H, B or 1] (shared inputs, bias and forget
     bias).  Dropout on the candidate only (Semeniuta et al. 2016).
-    -> (c_t, h_t, (i, g, f, o, tanh c_t) for the backward pass)."""
+    -> (c_t, h_t, Gates for the backward pass)."""
     gates = tf.matmul(W_T, hx) + shared_f
     # Unstacking [4, H, B] shares the gates' buffer; splitting rows of [4H, B]
     # copies them unless B is a multiple of 16.
@@ -51,7 +70,7 @@ def lstm_step(W_T, hx, shared_f, c, keep_mask=None):
     i, g, f, o = tf.sigmoid(i), tf.tanh(j), tf.sigmoid(f), tf.sigmoid(o)
     c_new = c * f + i * (g if keep_mask is None else g * keep_mask)
     tc = tf.tanh(c_new)
-    return c_new, tc * o, (i, g, f, o, tc)
+    return c_new, tc * o, Gates(i, g, f, o, tc)
 
 
 def forget_bias_vector(units, forget_bias):
@@ -59,42 +78,21 @@ def forget_bias_vector(units, forget_bias):
     return tf.concat([tf.zeros([2 * units]), tf.fill([units], forget_bias), tf.zeros([units])], 0)
 
 
-def kernel_loops(forward, backward, jit_compile):
-    """A kernel's forward and backward loops as tf.functions.  With
-    jit_compile XLA fuses each step's elementwise ops into a few passes and
-    compiles the whole loop once per input shape: worth it where the shapes
-    repeat (the decoder in training), not where every batch brings new ones
-    (the encoder's spans).  The weight contractions stay outside, on TensorFlow's
-    own matmul."""
-    return (tf.function(forward, jit_compile=jit_compile),
-            tf.function(backward, jit_compile=jit_compile))
-
-
-def kept_activations(forward, inputs, saved):
-    """The activations a forward loop saved (its last output).  A forward-only
-    run (keep_activations=False) saved none: the loop runs again to get them."""
-    return saved or forward(*inputs, True)[-1]
-
-
-def mask_at(masks, t):
-    """The step-t keep mask of the optional masks (), or (keep_masks [T, H, B],)."""
-    return masks[0][t] if masks else None
-
-
 def _lstm_forward(seq, shared_f, W_T, c, h, masks, keep):
-    """The forward loop -> (H [T, H, B], c_T, h_T [H, B], saved: if keep, the
-    activations (i, g, f, o, tanh c_t), c_{t-1} and [h_{t-1}; x_t] of every step)."""
+    """The forward loop -> (H [T, H, B], c_T, h_T [H, B], saved: if keep,
+    each step's Saved, stacked; else ())."""
     steps = tf.shape(seq)[0]
 
     def step(t, c, h, hidden, saved):
         hx = tf.concat([h, seq[t]], 0)
-        c_new, h_new, values = lstm_step(W_T, hx, shared_f, c, mask_at(masks, t))
-        return t + 1, c_new, h_new, hidden.write(t, h_new), write_all(saved, t, values + (c, hx))
+        c_new, h_new, gates = lstm_step(W_T, hx, shared_f, c, mask_at(masks, t))
+        return (t + 1, c_new, h_new, hidden.write(t, h_new),
+                write_step(saved, t, Saved(gates, c, hx)))
 
     _, c, h, hidden, saved = tf.while_loop(
-        lambda t, *_: t < steps, step, (0, c, h, new_arrays(seq.dtype, steps, 1)[0],
-                                        new_arrays(seq.dtype, steps, 7 if keep else 0)))
-    return hidden.stack(), c, h, tuple(a.stack() for a in saved)
+        lambda t, *_: t < steps, step, (0, c, h, time_array(seq.dtype, steps),
+                                        step_arrays(Saved, seq.dtype, steps, keep)))
+    return hidden.stack(), c, h, stacked(saved)
 
 
 def _lstm_backward(saved, W_hh, dH, dc, dh, masks):
@@ -103,60 +101,40 @@ def _lstm_backward(saved, W_hh, dH, dc, dh, masks):
 
     def back(k, dc, dh, d_gates):
         t = steps - 1 - k
-        i, g, f, o, tc, c_prev, _ = (a[t] for a in saved)
-        dg, dc = _lstm_step_grad((i, g, f, o, tc), c_prev, dh + dH[t], dc, mask_at(masks, t))
+        kept = at_step(saved, t)
+        dg, dc = _lstm_step_grad(kept.gates, kept.c_prev, dh + dH[t], dc, mask_at(masks, t))
         return k + 1, dc, tf.matmul(W_hh, dg), d_gates.write(t, dg)
 
     _, dc, dh, d_gates = tf.while_loop(lambda k, *_: k < steps, back,
-                                       (0, dc, dh, new_arrays(dH.dtype, steps, 1)[0]))
+                                       (0, dc, dh, time_array(dH.dtype, steps)))
     return d_gates.stack(), dc, dh
 
 
-def new_arrays(dtype, steps, count):
-    return tuple(tf.TensorArray(dtype, size=steps) for _ in range(count))
+def _lstm_body(loops, args, forget_bias, keep_activations):
+    """The LSTM kernel (see sequence_kernel): args (seq, shared, W_x, W_hh, c0, h0, *masks)."""
+    forward, backward = loops
+    seq, shared, W_x, W_hh, c0, h0, *masks = args
+    units = W_hh.shape[0]
+    W_T = tf.transpose(tf.concat([W_hh, W_x], 0))  # [4H, H + F]
+    shared_f = shared + tf.cast(forget_bias_vector(units, forget_bias), shared.dtype)[:, None]
+    inputs = (seq, shared_f, W_T, tf.transpose(c0), tf.transpose(h0), masks)
+    hidden, c_T, h_T, saved = forward(*inputs, keep_activations)
+
+    def grad(dH, dc_T, dh_T):
+        kept = kept_activations(forward, inputs, saved)
+        d_gates, dc0, dh0 = backward(
+            kept, W_hh, zeros_if_none(dH, hidden), tf.transpose(zeros_if_none(dc_T, c0)),
+            tf.transpose(zeros_if_none(dh_T, h0)), masks)
+        return (_lstm_input_grads(d_gates, kept.hx, W_x, shared)
+                + (tf.transpose(dc0), tf.transpose(dh0)) + (None,) * len(masks))
+
+    return (hidden, tf.transpose(c_T), tf.transpose(h_T)), grad
 
 
-def write_all(arrays, t, values):
-    """Each value to its array at step t; none when there are no arrays."""
-    return tuple(a.write(t, v) for a, v in zip(arrays, values))
-
-
-def zeros_if_none(grad, like):
-    """An output's incoming gradient, zeros where the output was not used."""
-    return tf.zeros_like(like) if grad is None else grad
-
-
-@functools.cache
-def _lstm_sequence_fn(forget_bias, masked, jit_compile, keep_activations):
-    forward, backward = kernel_loops(_lstm_forward, _lstm_backward, jit_compile)
-
-    @tf.custom_gradient
-    def lstm(seq, shared, W_x, W_hh, c0, h0, *masks):
-        units = W_hh.shape[0]
-        W_T = tf.transpose(tf.concat([W_hh, W_x], 0))  # [4H, H + F]
-        shared_f = shared + tf.cast(forget_bias_vector(units, forget_bias), shared.dtype)[:, None]
-        inputs = (seq, shared_f, W_T, tf.transpose(c0), tf.transpose(h0), masks)
-        hidden, c_T, h_T, saved = forward(*inputs, keep_activations)
-
-        def grad(dH, dc_T, dh_T):
-            kept = kept_activations(forward, inputs, saved)
-            d_gates, dc0, dh0 = backward(
-                kept, W_hh, zeros_if_none(dH, hidden), tf.transpose(zeros_if_none(dc_T, c0)),
-                tf.transpose(zeros_if_none(dh_T, h0)), masks)
-            return (_lstm_input_grads(d_gates, kept[-1], W_x, shared)
-                    + (tf.transpose(dc0), tf.transpose(dh0)) + (None,) * len(masks))
-
-        return (hidden, tf.transpose(c_T), tf.transpose(h_T)), grad
-
-    # Traced once per setting, and called by every encoder span: tracing
-    # the loops and their gradient costs seconds each time.
-    return tf.function(lstm)
-
-
-def _lstm_step_grad(saved, c_prev, dh, dc, keep_mask):
-    """lstm_step backwards from its gates: saved (i, g, f, o, tanh c_t), and
-    (dh_t, dc_t) -> (the gates' gradient [4H, B], dc_{t-1})."""
-    i, g, f, o, tc = saved
+def _lstm_step_grad(gates, c_prev, dh, dc, keep_mask):
+    """lstm_step backwards from its Gates, and (dh_t, dc_t) -> (the gates'
+    gradient [4H, B], dc_{t-1})."""
+    i, g, f, o, tc = gates
     d_o = tf.raw_ops.SigmoidGrad(y=o, dy=dh * tc)
     dc += tf.raw_ops.TanhGrad(y=tc, dy=dh * o)
     dcm = dc if keep_mask is None else dc * keep_mask
@@ -176,17 +154,6 @@ def _lstm_input_grads(dG, hx, W_x, shared):
     d_seq = tf.einsum('fg,tgb->tfb', W_x, dG)
     d_shared = shared_gradient(tf.reduce_sum(dG, 0), shared)
     return d_seq, d_shared, tf.transpose(dW_T[:, units:]), tf.transpose(dW_T[:, :units])
-
-
-def shared_gradient(d_gates, shared):
-    """The gradient of shared [G, B or 1] from the gates' [G, B]: summed over
-    the batch where shared was one column for all.  A trace made for an
-    unknown width also serves width 1, so that case is decided at run time."""
-    width = shared.shape[-1]
-    if width is None:
-        columns = tf.stack([tf.shape(d_gates)[0], tf.shape(shared)[-1], -1])
-        return tf.reduce_sum(tf.reshape(d_gates, columns), 2)
-    return tf.reduce_sum(d_gates, 1, keepdims=True) if width == 1 else d_gates
 
 
 def lstm_steps(cell, initial_state):

@@ -10,13 +10,15 @@ loop reads; the backward loop saves the pre-activation gradients, and the
 weight gradients are contractions over all steps afterwards.
 """
 import collections
-import functools
+import typing
 
 from sketchgen import tf_settings  # noqa: F401  (first: TensorFlow's CPU options)
 import tensorflow as tf
 
-from sketchgen.lstm_kernel import (POINT_SIZE, kept_activations, kernel_loops, mask_at, new_arrays,
-                                   shared_gradient, write_all, zeros_if_none)
+from sketchgen.kernel_loops import (at_step, kept_activations, mask_at, sequence_kernel,
+                                    shared_gradient, stacked, step_arrays, take, time_array,
+                                    write_step, zeros_if_none)
+from sketchgen.lstm_kernel import POINT_SIZE
 
 EPSILON = 1e-3  # Magenta's layer-norm epsilon
 
@@ -24,11 +26,65 @@ EPSILON = 1e-3  # Magenta's layer-norm epsilon
 # [4, U, 1] (beta with the forget bias added), the cell's gamma_c, beta_c [U, 1].
 Norms = collections.namedtuple('Norms', 'gamma beta gamma_c beta_c')
 
-HyperWeights = collections.namedtuple('HyperWeights', [
-    'W_x', 'W_hh', 'bias', 'gamma', 'beta', 'gamma_c', 'beta_c',  # the main cell
-    'hyper_W_x', 'hyper_W_h', 'hyper_W_hh',  # the hyper cell reads [x, h] and its own h
-    'hyper_gamma', 'hyper_beta', 'hyper_gamma_c', 'hyper_beta_c',
-    'zw_w', 'zw_b', 'alpha_w', 'zb_w', 'beta_w'])  # scales and shifts
+
+class HyperWeights(typing.NamedTuple):
+    """A HyperLSTM cell's weights, as the hyper kernel takes them."""
+    W_x: tf.Tensor          # the main cell: the rows of W_xh that read seq
+    W_hh: tf.Tensor
+    bias: tf.Tensor
+    gamma: tf.Tensor
+    beta: tf.Tensor
+    gamma_c: tf.Tensor
+    beta_c: tf.Tensor
+    hyper_W_x: tf.Tensor    # the hyper cell reads [x, h] and its own h
+    hyper_W_h: tf.Tensor
+    hyper_W_hh: tf.Tensor
+    hyper_gamma: tf.Tensor
+    hyper_beta: tf.Tensor
+    hyper_gamma_c: tf.Tensor
+    hyper_beta_c: tf.Tensor
+    zw_w: tf.Tensor         # the embeddings of the scales and shifts
+    zw_b: tf.Tensor
+    alpha_w: tf.Tensor
+    zb_w: tf.Tensor
+    beta_w: tf.Tensor
+
+
+class HyperState(typing.NamedTuple):
+    c: tf.Tensor
+    h: tf.Tensor
+    hyper_c: tf.Tensor
+    hyper_h: tf.Tensor
+
+
+class NormSaved(typing.NamedTuple):
+    """What _update keeps for _update_grad: the gates' normalised
+    pre-activations and 1/std, the gates, c_{t-1}, the new c normalised,
+    its 1/std, and tanh of its layer norm."""
+    n: tf.Tensor
+    rstd: tf.Tensor
+    i: tf.Tensor
+    g: tf.Tensor
+    f: tf.Tensor
+    o: tf.Tensor
+    c: tf.Tensor
+    nc: tf.Tensor
+    rstd_c: tf.Tensor
+    tc: tf.Tensor
+
+
+class NormSums(typing.NamedTuple):
+    """The gradients of a layer norm's weights, summed over the batch (and steps)."""
+    gamma: tf.Tensor    # [4, U]
+    beta: tf.Tensor     # [4, U]
+    gamma_c: tf.Tensor  # [U]
+    beta_c: tf.Tensor   # [U]
+
+
+class LayerNormSaved(typing.NamedTuple):
+    """What the layer-norm forward loop keeps of each step."""
+    update: NormSaved
+    hx: tf.Tensor  # the matmul's input [h_{t-1}; x_t]
 
 
 # --------------------------------------------------------------------------
@@ -61,12 +117,12 @@ def _update(a, c, keep_mask, norms):
     new_c = c * f + i * (g if keep_mask is None else g * keep_mask)
     nc, rstd_c = _normalize(new_c[None])
     tc = tf.tanh(nc[0] * norms.gamma_c + norms.beta_c)
-    return new_c, tc * o, (n, rstd, i, g, f, o, c, nc, rstd_c, tc)
+    return new_c, tc * o, NormSaved(n, rstd, i, g, f, o, c, nc, rstd_c, tc)
 
 
 def _update_grad(saved, dh, dc, keep_mask, norms):
     """_update backwards: (dh', dc') -> (da [4, U, B], dc, the norms'
-    gradients summed over the batch: dgamma, dbeta [4, U], dgamma_c, dbeta_c [U])."""
+    gradients summed over the batch, NormSums)."""
     n, rstd, i, g, f, o, c, nc, rstd_c, tc = saved
     d_lc = tf.raw_ops.TanhGrad(y=tc, dy=dh * o)
     dc += _normalize_grad((d_lc * norms.gamma_c)[None], nc, rstd_c)[0]
@@ -76,12 +132,12 @@ def _update_grad(saved, dh, dc, keep_mask, norms):
                         tf.raw_ops.SigmoidGrad(y=f, dy=dc * c),
                         tf.raw_ops.SigmoidGrad(y=o, dy=dh * tc)])
     da = _normalize_grad(d_gates * norms.gamma, n, rstd)
-    sums = tuple(tf.reduce_sum(x, -1) for x in (d_gates * n, d_gates, d_lc * nc[0], d_lc))
+    sums = NormSums(*(tf.reduce_sum(x, -1) for x in (d_gates * n, d_gates, d_lc * nc[0], d_lc)))
     return da, dc * f, sums
 
 
 def _norm_grads(sums):
-    """Summed norm gradients -> gradients of (gamma [4U], beta [4U], gamma_c, beta_c)."""
+    """NormSums -> the gradients of (gamma [4U], beta [4U], gamma_c, beta_c)."""
     return tuple(tf.reshape(s, [-1]) for s in sums)
 
 
@@ -93,16 +149,22 @@ def _sum_dtype(dtype):
     return tf.float32 if dtype in (tf.bfloat16, tf.float16) else dtype
 
 
-def _zero_sums(shapes, dtype):
-    return tuple(tf.zeros(shape, _sum_dtype(dtype)) for shape in shapes)
+def _zeros(shape, dtype):
+    """A sum's start, in the sums' dtype."""
+    return tf.zeros(shape, _sum_dtype(dtype))
 
 
 def _add(totals, parts):
-    return tuple(a + tf.cast(b, a.dtype) for a, b in zip(totals, parts))
+    return tf.nest.map_structure(lambda a, b: a + tf.cast(b, a.dtype), totals, parts)
 
 
 def _cast(tensors, dtype):
-    return tuple(tf.cast(t, dtype) for t in tensors)
+    return tf.nest.map_structure(lambda t: tf.cast(t, dtype), tensors)
+
+
+def _zero_norm_sums(units, dtype):
+    return NormSums(_zeros([4, units], dtype), _zeros([4, units], dtype), _zeros([units], dtype),
+                    _zeros([units], dtype))
 
 
 def _rows(x, sizes):
@@ -135,8 +197,9 @@ def layer_norm_sequence(seq, shared, W_x, W_hh, norms, c0, h0, keep_masks=None, 
     Returns (H [T, H, B], c_T [B, H], h_T [B, H])."""
     masks = [] if keep_masks is None else [keep_masks]
     args = [seq, shared, W_x, W_hh, *norms, c0, h0, *masks]
-    kernel = _layer_norm_fn(float(forget_bias), bool(masks), bool(jit_compile),
-                            bool(keep_activations))
+    kernel = sequence_kernel(_layer_norm_body, _layer_norm_forward, _layer_norm_backward,
+                             float(forget_bias), bool(masks), bool(jit_compile),
+                             bool(keep_activations))
     return kernel(*map(tf.convert_to_tensor, args))
 
 
@@ -147,19 +210,19 @@ def layer_norm_step(W_T, norms, hx, shared, c, keep_mask):
 
 
 def _layer_norm_forward(seq, shared, W_T, norms, c, h, masks, keep):
-    """-> (H [T, H, B], c_T, h_T [H, B], saved: if keep, _update's values
-    and the matmul's input [h_{t-1}; x_t] of every step)."""
+    """-> (H [T, H, B], c_T, h_T [H, B], saved: if keep, each step's
+    LayerNormSaved, stacked; else ())."""
     steps = tf.shape(seq)[0]
 
     def step(t, c, h, hidden, saved):
         hx = tf.concat([h, seq[t]], 0)
-        c, h, values = layer_norm_step(W_T, norms, hx, shared, c, mask_at(masks, t))
-        return t + 1, c, h, hidden.write(t, h), write_all(saved, t, values + (hx,))
+        c, h, update = layer_norm_step(W_T, norms, hx, shared, c, mask_at(masks, t))
+        return t + 1, c, h, hidden.write(t, h), write_step(saved, t, LayerNormSaved(update, hx))
 
     _, c, h, hidden, saved = tf.while_loop(
         lambda t, *_: t < steps, step,
-        (0, c, h, new_arrays(seq.dtype, steps, 1)[0], new_arrays(seq.dtype, steps, 11 if keep else 0)))
-    return hidden.stack(), c, h, tuple(a.stack() for a in saved)
+        (0, c, h, time_array(seq.dtype, steps), step_arrays(LayerNormSaved, seq.dtype, steps, keep)))
+    return hidden.stack(), c, h, stacked(saved)
 
 
 def _layer_norm_backward(saved, W_hh, norms, dH, dc, dh, masks):
@@ -169,44 +232,39 @@ def _layer_norm_backward(saved, W_hh, norms, dH, dc, dh, masks):
 
     def back(k, dc, dh, sums, d_gates):
         t = steps - 1 - k
-        da, dc, step_sums = _update_grad(tuple(a[t] for a in saved[:10]), dh + dH[t], dc,
+        da, dc, step_sums = _update_grad(at_step(saved.update, t), dh + dH[t], dc,
                                          mask_at(masks, t), norms)
         da = tf.reshape(da, [4 * units, -1])
         return k + 1, dc, tf.matmul(W_hh, da), _add(sums, step_sums), d_gates.write(t, da)
 
-    sums = _zero_sums([[4, units], [4, units], [units], [units]], dH.dtype)
+    sums = _zero_norm_sums(units, dH.dtype)
     _, dc, dh, sums, d_gates = tf.while_loop(
-        lambda k, *_: k < steps, back, (0, dc, dh, sums, new_arrays(dH.dtype, steps, 1)[0]))
+        lambda k, *_: k < steps, back, (0, dc, dh, sums, time_array(dH.dtype, steps)))
     return d_gates.stack(), dc, dh, _norm_grads(_cast(sums, dH.dtype))
 
 
-@functools.cache
-def _layer_norm_fn(forget_bias, masked, jit_compile, keep_activations):
-    forward, backward = kernel_loops(_layer_norm_forward, _layer_norm_backward, jit_compile)
+def _layer_norm_body(loops, args, forget_bias, keep_activations):
+    """The layer-norm kernel (see sequence_kernel): args (seq, shared, W_x,
+    W_hh, gamma, beta, gamma_c, beta_c, c0, h0, *masks)."""
+    forward, backward = loops
+    seq, shared, W_x, W_hh, gamma, beta, gamma_c, beta_c, c0, h0, *masks = args
+    units = W_hh.shape[0]
+    W_T = tf.transpose(tf.concat([W_hh, W_x], 0))  # [4H, H + F]
+    norms = layer_norms(units, forget_bias, gamma, beta, gamma_c, beta_c)
+    inputs = (seq, shared, W_T, norms, tf.transpose(c0), tf.transpose(h0), masks)
+    hidden, c_T, h_T, saved = forward(*inputs, keep_activations)
 
-    @tf.custom_gradient
-    def kernel(seq, shared, W_x, W_hh, gamma, beta, gamma_c, beta_c, c0, h0, *masks):
-        units = W_hh.shape[0]
-        W_T = tf.transpose(tf.concat([W_hh, W_x], 0))  # [4H, H + F]
-        norms = layer_norms(units, forget_bias, gamma, beta, gamma_c, beta_c)
-        inputs = (seq, shared, W_T, norms, tf.transpose(c0), tf.transpose(h0), masks)
-        hidden, c_T, h_T, saved = forward(*inputs, keep_activations)
+    def grad(dH, dc_T, dh_T):
+        kept = kept_activations(forward, inputs, saved)
+        dA, dc0, dh0, norm_grads = backward(
+            kept, W_hh, norms, zeros_if_none(dH, hidden),
+            tf.transpose(zeros_if_none(dc_T, c0)), tf.transpose(zeros_if_none(dh_T, h0)), masks)
+        dW_T = tf.einsum('tgb,tkb->gk', dA, kept.hx)  # [4H, H + F]
+        return ((tf.einsum('fg,tgb->tfb', W_x, dA), _sum_shared(dA, shared),
+                 tf.transpose(dW_T[:, units:]), tf.transpose(dW_T[:, :units]))
+                + norm_grads + (tf.transpose(dc0), tf.transpose(dh0)) + (None,) * len(masks))
 
-        def grad(dH, dc_T, dh_T):
-            kept = kept_activations(forward, inputs, saved)
-            dA, dc0, dh0, norm_grads = backward(
-                kept, W_hh, norms, zeros_if_none(dH, hidden),
-                tf.transpose(zeros_if_none(dc_T, c0)), tf.transpose(zeros_if_none(dh_T, h0)),
-                masks)
-            dW_T = tf.einsum('tgb,tkb->gk', dA, kept[-1])  # [4H, H + F]
-            return ((tf.einsum('fg,tgb->tfb', W_x, dA), _sum_shared(dA, shared),
-                     tf.transpose(dW_T[:, units:]), tf.transpose(dW_T[:, :units]))
-                    + norm_grads + (tf.transpose(dc0), tf.transpose(dh0)) + (None,) * len(masks))
-
-        return (hidden, tf.transpose(c_T), tf.transpose(h_T)), grad
-
-    # Traced once per setting, and called by every encoder span.
-    return tf.function(kernel)
+    return (hidden, tf.transpose(c_T), tf.transpose(h_T)), grad
 
 
 # --------------------------------------------------------------------------
@@ -233,9 +291,43 @@ def hyper_sequence(seq, shared, weights, state, keep_masks=None, forget_bias=1.0
     Returns (H [T, H, B], final state as `state`)."""
     masks = [] if keep_masks is None else [keep_masks]
     args = [seq, shared, *weights, *state, *masks]
-    kernel = _hyper_fn(float(forget_bias), bool(masks), bool(jit_compile), bool(keep_activations))
+    kernel = sequence_kernel(_hyper_body, _hyper_forward, _hyper_backward, float(forget_bias),
+                             bool(masks), bool(jit_compile), bool(keep_activations))
     outputs = kernel(*map(tf.convert_to_tensor, args))
     return outputs[0], tuple(outputs[1:])
+
+
+class HyperStepSaved(typing.NamedTuple):
+    """What hyper_step keeps for _hyper_step_grad."""
+    main: NormSaved
+    hyper: NormSaved
+    z: tf.Tensor        # the 12 embeddings [12, E, B]
+    alpha_x: tf.Tensor  # the scales of the input and recurrent projections
+    alpha_h: tf.Tensor
+    m: tf.Tensor        # the main cell's recurrent projection [4, H, B]
+
+
+class HyperSaved(typing.NamedTuple):
+    """What the hyper forward loop keeps of each step."""
+    step: HyperStepSaved
+    h_prev: tf.Tensor   # h_{t-1}, read by both cells' matmul
+    hyper_h: tf.Tensor  # the new hyper h, read by the embeddings' matmul
+
+
+class HyperStepGrads(typing.NamedTuple):
+    """A step's gradients of the projections and of both matmuls' outputs."""
+    d_x_main: tf.Tensor     # [4H, B]
+    d_q: tf.Tensor          # [4Hh, B]: d of x_hyper, and of the previous step's r
+    d_h_out: tf.Tensor      # [4H + 4Hh, B]: d of h's matmul
+    d_hyper_out: tf.Tensor  # [12E + 4Hh, B]: d of the hyper h's matmul
+
+
+class HyperSums(typing.NamedTuple):
+    """The hyper kernel's weight gradients that are sums over steps and batch."""
+    main: NormSums
+    hyper: NormSums
+    bias: tf.Tensor    # [4, H]
+    scales: tf.Tensor  # [12, E, H]
 
 
 Fused = collections.namedtuple('Fused', [
@@ -274,14 +366,13 @@ def hyper_step(fused, x_main, x_hyper, state, r, keep_mask):
     m = tf.reshape(m, [4, units, -1])
     a = alpha_x * x_main + alpha_h * m + shift + fused.bias
     c, h, saved = _update(a, c, keep_mask, fused.norms)
-    return (c, h, hyper_c, hyper_h), r, (saved, hyper_saved, z, alpha_x, alpha_h, m)
+    return (c, h, hyper_c, hyper_h), r, HyperStepSaved(saved, hyper_saved, z, alpha_x, alpha_h, m)
 
 
 def _hyper_step_grad(fused, saved, x_main, d_state, dr, keep_mask):
     """hyper_step backwards: d_state (dc, dh, d_hyper_c, d_hyper_h) of the
-    step's new state, dr of its r -> (d_state of the step's state, the
-    gradients of the projections: d_x_main [4H, B], d_q = d_x_hyper = d of
-    the previous r [4Hh, B]; d of both matmuls' outputs; sums)."""
+    step's new state, dr of its r -> (d_state of the step's state,
+    HyperStepGrads, HyperSums of the step)."""
     main_saved, hyper_saved, z, alpha_x, alpha_h, m = saved
     dc, dh, d_hyper_c, d_hyper_h = d_state
     # Shapes from the loop's own tensors: what is read back from arrays has none.
@@ -296,94 +387,87 @@ def _hyper_step_grad(fused, saved, x_main, d_state, dr, keep_mask):
     d_q = tf.reshape(d_q, tf.shape(dr))
     d_h_out = tf.concat([tf.reshape(da * alpha_h, [4 * units, batch]), d_q], 0)
     d_state = (dc, tf.matmul(fused.h_W, d_h_out), d_hyper_c, tf.zeros_like(d_hyper_h))
-    sums = (main_sums + hyper_sums + (tf.reduce_sum(da, -1),
-                                      tf.matmul(z, d_scales, transpose_b=True)))
-    return d_state, (tf.reshape(da * alpha_x, [4 * units, batch]), d_q, d_h_out, d_hyper_out), sums
-
-
-_SAVED = ((0,) * 10, (0,) * 10, 0, 0, 0, 0)  # the structure of hyper_step's saved values
+    sums = HyperSums(main_sums, hyper_sums, tf.reduce_sum(da, -1),
+                     tf.matmul(z, d_scales, transpose_b=True))
+    grads = HyperStepGrads(tf.reshape(da * alpha_x, [4 * units, batch]), d_q, d_h_out, d_hyper_out)
+    return d_state, grads, sums
 
 
 def _hyper_forward(fused, x_main, x_hyper, state, r, masks, keep):
-    """-> (H [T, H, B], the final state, saved: if keep, hyper_step's values
-    (flattened), h_{t-1} and the new hyper h of every step)."""
+    """-> (H [T, H, B], the final state, saved: if keep, each step's
+    HyperSaved, stacked; else ())."""
     steps = tf.shape(x_main)[0]
 
     def step(t, state, r, hidden, saved):
         new, r, values = hyper_step(fused, x_main[t], x_hyper[t], state, r, mask_at(masks, t))
         return (t + 1, new, r, hidden.write(t, new[1]),
-                write_all(saved, t, tf.nest.flatten(values) + [state[1], new[3]]))
+                write_step(saved, t, HyperSaved(values, state[1], new[3])))
 
     _, state, _, hidden, saved = tf.while_loop(
         lambda t, *_: t < steps, step,
-        (0, state, r, new_arrays(x_main.dtype, steps, 1)[0],
-         new_arrays(x_main.dtype, steps, len(tf.nest.flatten(_SAVED)) + 2 if keep else 0)))
-    return hidden.stack(), state, tuple(a.stack() for a in saved)
+        (0, state, r, time_array(x_main.dtype, steps),
+         step_arrays(HyperSaved, x_main.dtype, steps, keep)))
+    return hidden.stack(), state, stacked(saved)
 
 
 def _hyper_backward(fused, saved, x_main, dH, d_state, masks):
-    """-> (the per-step gradients of the projections and of both matmuls'
-    outputs, stacked [T, *, B] (see _hyper_step_grad), d_state of the
-    initial state, dr of the first step's r, the sums over steps and batch)."""
+    """-> (the HyperStepGrads of every step, stacked [T, *, B], d_state of
+    the initial state, dr of the first step's r, HyperSums over steps and batch)."""
     steps = tf.shape(dH)[0]
     units, hyper_units = fused.bias.shape[1], fused.hyper_norms.gamma_c.shape[0]
 
     def back(k, d_state, dr, sums, d_arrays):
         t = steps - 1 - k
         d_state = (d_state[0], d_state[1] + dH[t]) + d_state[2:]
-        values = tf.nest.pack_sequence_as(_SAVED, [a[t] for a in saved[:-2]])
-        d_state, d_out, step_sums = _hyper_step_grad(fused, values, x_main[t], d_state, dr,
-                                                     mask_at(masks, t))
-        return k + 1, d_state, d_out[1], _add(sums, step_sums), write_all(d_arrays, t, d_out)
+        d_state, d_out, step_sums = _hyper_step_grad(fused, at_step(saved.step, t), x_main[t],
+                                                     d_state, dr, mask_at(masks, t))
+        return k + 1, d_state, d_out.d_q, _add(sums, step_sums), write_step(d_arrays, t, d_out)
 
-    sums = _zero_sums([[4, units], [4, units], [units], [units],
-                       [4, hyper_units], [4, hyper_units], [hyper_units], [hyper_units],
-                       [4, units], [12, fused.emb_bias.shape[1], units]], dH.dtype)
+    sums = HyperSums(_zero_norm_sums(units, dH.dtype), _zero_norm_sums(hyper_units, dH.dtype),
+                     _zeros([4, units], dH.dtype),
+                     _zeros([12, fused.emb_bias.shape[1], units], dH.dtype))
     _, d_state, dr, sums, d_arrays = tf.while_loop(
         lambda k, *_: k < steps, back,
         (0, d_state, tf.zeros([4 * hyper_units, tf.shape(dH)[2]], dH.dtype), sums,
-         new_arrays(dH.dtype, steps, 4)))
-    return tuple(a.stack() for a in d_arrays), d_state, dr, _cast(sums, dH.dtype)
+         step_arrays(HyperStepGrads, dH.dtype, steps, True)))
+    return stacked(d_arrays), d_state, dr, _cast(sums, dH.dtype)
 
 
-@functools.cache
-def _hyper_fn(forget_bias, masked, jit_compile, keep_activations):
-    forward, backward = kernel_loops(_hyper_forward, _hyper_backward, jit_compile)
+def _hyper_body(loops, args, forget_bias, keep_activations):
+    """The hyper kernel (see sequence_kernel): args (seq, shared,
+    *HyperWeights, *HyperState, *masks)."""
+    forward, backward = loops
+    seq, shared, *rest = args
+    w, rest = take(HyperWeights, rest)
+    state0, masks = take(HyperState, rest)
+    steps, units = tf.shape(seq)[0], w.W_hh.shape[0]
+    fused = fuse_hyper_weights(w, forget_bias)
+    x_main = tf.reshape(tf.einsum('fg,tfb->tgb', w.W_x, seq) + shared[:4 * units],
+                        [steps, 4, units, -1])
+    x_hyper = tf.einsum('fg,tfb->tgb', w.hyper_W_x, seq) + shared[4 * units:]
+    state = tuple(tf.transpose(s) for s in state0)
+    r = tf.matmul(w.hyper_W_hh, state[3], transpose_a=True)
+    inputs = (fused, x_main, x_hyper, state, r, masks)
+    hidden, final, saved = forward(*inputs, keep_activations)
 
-    @tf.custom_gradient
-    def kernel(seq, shared, *rest):
-        w, state0, masks = HyperWeights(*rest[:19]), rest[19:23], rest[23:]
-        steps, units = tf.shape(seq)[0], w.W_hh.shape[0]
-        fused = fuse_hyper_weights(w, forget_bias)
-        x_main = tf.reshape(tf.einsum('fg,tfb->tgb', w.W_x, seq) + shared[:4 * units],
-                            [steps, 4, units, -1])
-        x_hyper = tf.einsum('fg,tfb->tgb', w.hyper_W_x, seq) + shared[4 * units:]
-        state = tuple(tf.transpose(s) for s in state0)
-        r = tf.matmul(w.hyper_W_hh, state[3], transpose_a=True)
-        inputs = (fused, x_main, x_hyper, state, r, masks)
-        hidden, final, saved = forward(*inputs, keep_activations)
+    def grad(dH, *d_final):
+        kept = kept_activations(forward, inputs, saved)
+        d_state = tuple(tf.transpose(zeros_if_none(d, s)) for s, d in zip(state0, d_final))
+        d_steps, d_state, dr, sums = backward(fused, kept, x_main, zeros_if_none(dH, hidden),
+                                              d_state, masks)
+        grads = _hyper_weight_grads(w, seq, shared, state[3], dr, sums, d_steps, kept.h_prev,
+                                    kept.hyper_h)
+        d_state = d_state[:3] + (d_state[3] + tf.matmul(w.hyper_W_hh, dr),)
+        return grads + tuple(tf.transpose(d) for d in d_state) + (None,) * len(masks)
 
-        def grad(dH, *d_final):
-            kept = kept_activations(forward, inputs, saved)
-            d_state = tuple(tf.transpose(zeros_if_none(d, s)) for s, d in zip(state0, d_final))
-            d_arrays, d_state, dr, sums = backward(fused, kept, x_main,
-                                                   zeros_if_none(dH, hidden), d_state, masks)
-            grads = _hyper_weight_grads(w, seq, shared, state[3], dr, sums, d_arrays,
-                                        kept[-2], kept[-1])
-            d_state = d_state[:3] + (d_state[3] + tf.matmul(w.hyper_W_hh, dr),)
-            return grads + tuple(tf.transpose(d) for d in d_state) + (None,) * len(masks)
-
-        return (hidden,) + tuple(tf.transpose(s) for s in final), grad
-
-    # Traced once per setting, and called by every encoder span.
-    return tf.function(kernel)
+    return (hidden,) + tuple(tf.transpose(s) for s in final), grad
 
 
-def _hyper_weight_grads(w, seq, shared, hyper_h0, dr, sums, d_arrays, h_prev, hyper_h):
+def _hyper_weight_grads(w, seq, shared, hyper_h0, dr, sums, d_steps, h_prev, hyper_h):
     """Gradients of (seq, shared, *weights): contractions over all steps of
-    the per-step gradients d_arrays (d_x_main, d_q, d_h_out, d_hyper_out
-    [T, *, B]) with what the matmuls read (seq, h_prev, hyper_h [T, *, B])."""
-    d_x_main, d_q, d_h_out, d_hyper_out = d_arrays
+    the per-step gradients d_steps (HyperStepGrads [T, *, B]) with what the
+    matmuls read (seq, h_prev, hyper_h [T, *, B])."""
+    d_x_main, d_q, d_h_out, d_hyper_out = d_steps
     units, emb = w.W_hh.shape[0], w.zw_b.shape[0] // 8
     d_seq = (tf.einsum('fg,tgb->tfb', w.W_x, d_x_main)
              + tf.einsum('fg,tgb->tfb', w.hyper_W_x, d_q))
@@ -393,11 +477,11 @@ def _hyper_weight_grads(w, seq, shared, hyper_h0, dr, sums, d_arrays, h_prev, hy
     d_zw_w, d_zb_w, d_hyper_W_hh = tf.split(tf.einsum('tkb,tgb->kg', hyper_h, d_hyper_out),
                                             [8 * emb, 4 * emb, -1], 1)
     d_hyper_W_hh += tf.matmul(hyper_h0, dr, transpose_b=True)  # the first step's r
-    d_alpha_w, d_beta_w = tf.split(sums[9], [8, 4])
+    d_alpha_w, d_beta_w = tf.split(sums.scales, [8, 4])
     return (d_seq, d_shared) + tuple(HyperWeights(
-        tf.einsum('tfb,tgb->fg', seq, d_x_main), d_W_hh, tf.reshape(sums[8], [-1]),
-        *_norm_grads(sums[:4]),
-        tf.einsum('tfb,tgb->fg', seq, d_q), d_hyper_W_h, d_hyper_W_hh, *_norm_grads(sums[4:8]),
+        tf.einsum('tfb,tgb->fg', seq, d_x_main), d_W_hh, tf.reshape(sums.bias, [-1]),
+        *_norm_grads(sums.main),
+        tf.einsum('tfb,tgb->fg', seq, d_q), d_hyper_W_h, d_hyper_W_hh, *_norm_grads(sums.hyper),
         d_zw_w, tf.reduce_sum(d_hyper_out[:, :8 * emb], [0, 2]), d_alpha_w, d_zb_w, d_beta_w))
 
 
