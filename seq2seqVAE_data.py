@@ -5,7 +5,6 @@
     python3 seq2seqVAE_data.py full_raw_cat.ndjson --out datasets/cat_raw.npz --max_sketches 75000
     python3 seq2seqVAE_train.py --data_set mine
 """
-import argparse
 import os
 import sys
 
@@ -27,26 +26,28 @@ FIRST = 5  # of those, how many the console still shows
 
 
 def parse_args(argv=None):
-    p = cli.ArgumentParser(description=DESCRIPTION, epilog=EPILOG,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = cli.ArgumentParser(description=DESCRIPTION, epilog=EPILOG)
     p.add_argument('inputs', nargs='+', help='.svg, .ndjson, .json files or folders of them')
     p.add_argument('--out', required=True, help='the .npz file to write')
     p.add_argument('--epsilon', type=float, default=2.0,
-                   help='Ramer-Douglas-Peucker tolerance in the 255-unit frame; 0 keeps every point')
+                   help='Ramer-Douglas-Peucker tolerance in the 255-unit frame; 0 keeps every '
+                        'point (default: 2.0)')
     p.add_argument('--tolerance', type=float, default=0.5,
-                   help='how far flattened SVG curves may stray, in the 255-unit frame')
+                   help='how far flattened SVG curves may stray, in the 255-unit frame '
+                        '(default: 0.5)')
     p.add_argument('--max_len', type=int, default=250,
-                   help='drop sketches with more points than this')
+                   help='drop sketches with more points than this (default: 250)')
     p.add_argument('--split', type=float, nargs=3, default=[0.9, 0.05, 0.05],
                    metavar=('TRAIN', 'VALID', 'TEST'),
-                   help='fractions summing to 1, or counts of sketches')
-    p.add_argument('--seed', type=int, default=0, help='seed of the shuffle before splitting')
+                   help='fractions summing to 1, or counts of sketches (default: 0.9 0.05 0.05)')
+    p.add_argument('--seed', type=int, default=0, help='seed of the shuffle before splitting (default: 0)')
     p.add_argument('--max_sketches', type=int, default=None,
                    help='stop after this many sketches (default: all; with counts: their sum)')
     p.add_argument('--recognized', action='store_true',
                    help='ndjson: keep only drawings the game recognised')
     p.add_argument('--countrycode', nargs='+', default=(),
-                   help='ndjson: keep only drawings from these countries (e.g. US GB)')
+                   help='ndjson: keep only drawings from these countries, e.g. US GB '
+                        '(default: all)')
     p.add_argument('--preview', metavar='SVG', help='also draw the first sketches of the written file')
     p.add_argument('--strict', action='store_true', help='stop at the first bad input')
     p.add_argument('--force', action='store_true', help='overwrite --out and --preview')

@@ -27,7 +27,6 @@ import numpy as np
 
 from sketchgen import cli
 from sketchgen.errors import ExportError, UsageError
-from sketchgen.sketch_js import NUM_MIXTURE as JS_NUM_MIXTURE
 
 
 def parse_args(argv):
@@ -117,7 +116,7 @@ def main_export(args):
     from sketchgen.checkpoints import load_model
     from sketchgen.experiment import Experiment, is_experiment
     from sketchgen import model_index
-    from sketchgen.sketch_js import check_exportable, export_sketch_rnn_js
+    from sketchgen.sketch_js import NUM_MIXTURE, check_exportable, export_sketch_rnn_js
     model = load_model(args.model, args.checkpoint, batch_size=1)
     check_exportable(model)  # before any data is read
     scale_factor = args.scale_factor
@@ -133,7 +132,7 @@ def main_export(args):
     if 'num_mixture' not in info:
         return f'wrote {args.out}{listed}'
     return (f'wrote {args.out}{listed}: its {info["num_mixture"]} mixtures padded to '
-            f'{JS_NUM_MIXTURE}; the padded ones get at most {info["padded_weight_bound"]:.2g} '
+            f'{NUM_MIXTURE}; the padded ones get at most {info["padded_weight_bound"]:.2g} '
             'of the mixture weight')
 
 

@@ -60,8 +60,9 @@ def parse_args(argv=None):
                    help='with --checkpoint: the epoch the schedules continue from (default: 0)')
     p.add_argument('--strategy', choices=('default', 'mirrored', 'multi_worker'),
                    default=DEFAULT_STRATEGY,
-                   help=f'tf.distribute strategy; multi_worker reads TF_CONFIG (default: '
-                        f'{DEFAULT_STRATEGY})')
+                   help='tf.distribute strategy: default (one device, as TensorFlow places '
+                        'it; the default), mirrored (every GPU of this machine) or multi_worker '
+                        '(across machines, from TF_CONFIG)')
     p.add_argument('--precision', choices=tuple(PRECISIONS),
                    help='bfloat16: networks in bfloat16, weights, z and losses in float32 '
                         f"(default: {DEFAULT_PRECISION}; with --resume: the run's own)")

@@ -6,6 +6,7 @@ A command's main(argv=None) returns its exit status; the scripts end with
 sys.exit(main()), as the installed console scripts do."""
 import argparse
 import functools
+import os
 import re
 import sys
 
@@ -14,7 +15,20 @@ from sketchgen.messages import one_line
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, whose errors are UsageErrors (one line, exit status 2)."""
+    """argparse, whose errors are UsageErrors (one line, exit status 2), with
+    every command's --verbose."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_argument('--verbose', action='store_true',
+                          help="also show TensorFlow's own log lines (by default hidden; "
+                               'TF_CPP_MIN_LOG_LEVEL, when set, chooses which)')
+
+    def parse_args(self, args=None, namespace=None):
+        parsed = super().parse_args(args, namespace)
+        if parsed.verbose:  # read by sketchgen.tf_settings, before TensorFlow starts
+            os.environ['TF_CPP_MIN_LOG_LEVEL'] = '0'
+        return parsed
 
     def error(self, message):
         raise UsageError(f'{message} (see --help)')

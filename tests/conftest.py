@@ -1,10 +1,22 @@
 """Imports seq2seqVAE before any test module imports TensorFlow (it sets
-TensorFlow's CPU options, as it does for users), and the data sets the test
-files share.  pytest.ini puts the repository root on the path."""
+TensorFlow's CPU options, as it does for users), the data sets the test
+files share, and the verdict on tests that miss what they need (needs.py).
+pytest.ini puts the repository root on the path."""
 import pytest
 
 import seq2seqVAE  # noqa: F401
+from needs import skip_unless
 from random_sketches import write_npz
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'needs(missing=None): see tests/needs.py')
+
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers('needs'):
+        if mark.kwargs.get('missing'):
+            skip_unless(False, mark.kwargs['missing'])
 
 
 @pytest.fixture(scope='session')

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from needs import needs
 
 import utils
 from utils import DataLoader, SketchDataError, load_dataset
@@ -377,7 +378,7 @@ def test_bounds_scale_bound_and_max_len():
 REFERENCES = sorted((SHARED / 'reference').glob('*/expected.json'))
 
 
-@pytest.mark.skipif(not REFERENCES, reason='../shared/reference is absent')
+@needs(REFERENCES, '../shared/reference is absent')
 @pytest.mark.parametrize('expected_file', REFERENCES,
                          ids=[p.parent.name for p in REFERENCES])
 def test_reference_data_facts(expected_file):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from needs import needs, skip_unless
 import tensorflow as tf
 from export_models import (REPO, SCALE_FACTOR, Z, make_model, mixture_params,
                            quantisation_tolerance, read_export, strokes, z_for)
@@ -118,7 +119,7 @@ def test_z_must_match_the_model(models, tmp_path):
         sketch_js.export_sketch_rnn_js(models[False], tmp_path / 'm.json', Z, scale_factor=1.0)
 
 
-@pytest.mark.skipif(not REFERENCE.is_dir(), reason='needs ../shared/reference')
+@needs(REFERENCE.is_dir(), 'needs ../shared/reference')
 @pytest.mark.parametrize('bundle', sorted(p.name for p in REFERENCE.iterdir()
                                           if (p / 'checkpoint').exists())
                          if REFERENCE.is_dir() else [])
@@ -169,8 +170,7 @@ def test_command_refuses_in_one_line(tmp_path, capsys):
 @pytest.fixture(scope='module')
 def experiment(tmp_path_factory):
     """An experiment folder as seq2seqVAE_train.py writes it, on shapes.npz."""
-    if not SHAPES.exists():
-        pytest.skip('needs datasets/shapes.npz')
+    skip_unless(SHAPES.exists(), 'needs datasets/shapes.npz')
     model = make_model(4, data_set=['shapes.npz'])
     return write_experiment(tmp_path_factory.mktemp('exp'), model), model
 

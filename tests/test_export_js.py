@@ -15,6 +15,7 @@ import urllib.parse
 
 import numpy as np
 import pytest
+from needs import needs
 from cli import run_training
 from export_models import (KEYS, REPO, SCALE_FACTOR, Z, make_model, quantisation_tolerance,
                            strokes, z_for)
@@ -25,9 +26,9 @@ import seq2seqVAE_export as E
 import seq2seqVAE_sample
 from sketchgen import model_index, sketch_js
 
-needs_node = pytest.mark.skipif(
-    shutil.which('node') is None or not (REPO / 'node_modules/@magenta/sketch').is_dir(),
-    reason='needs node and `npm ci` (.ci/install_js.sh)')
+needs_node = needs(
+    shutil.which('node') is not None and (REPO / 'node_modules/@magenta/sketch').is_dir(),
+    'needs node and `npm ci` (.ci/install_js.sh)')
 
 
 @pytest.fixture(scope='module')
@@ -196,7 +197,7 @@ def server(tmp_path):
 
 
 @needs_node
-@pytest.mark.skipif(CHROMIUM is None, reason='needs chromium (.ci/install_js.sh)')
+@needs(CHROMIUM is not None, 'needs chromium (.ci/install_js.sh)')
 @pytest.mark.slow
 def test_browser_example_draws(models, server, tmp_path):
     base, model_path = server
@@ -274,7 +275,7 @@ ZIGZAG = [[[0.3, 0.3], [0.36, 0.42], [0.42, 0.3], [0.48, 0.42]], [[0.55, 0.5], [
 
 
 @needs_node
-@pytest.mark.skipif(CHROMIUM is None, reason='needs chromium (.ci/install_js.sh)')
+@needs(CHROMIUM is not None, 'needs chromium (.ci/install_js.sh)')
 @pytest.mark.slow
 @pytest.mark.parametrize('model', ['cond.json', 'lm.json', 'cat.gen.json'])
 def test_drawing_page_finishes_what_you_draw(page_server, tmp_path, model):

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from needs import needs
 import tensorflow as tf
 
 import seq2seqVAE as S
@@ -16,7 +17,7 @@ BUNDLES = sorted(p for p in (SHARED / 'reference').glob('*') if (p / 'checkpoint
 NOT_TRAINABLE = re.compile(r'/(Adam(_1)?|global_step|beta[12]_power|Variable(_\d+)?)$')
 
 
-@pytest.mark.skipif(not BUNDLES, reason='../shared/reference is absent')
+@needs(BUNDLES, '../shared/reference is absent')
 @pytest.mark.parametrize('bundle', BUNDLES, ids=lambda p: p.name)
 def test_bundle_names_and_weights(bundle):
     reader = tf.train.load_checkpoint(S.magenta_checkpoint_prefix(str(bundle)))

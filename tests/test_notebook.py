@@ -6,9 +6,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from needs import module_or_skip
 
-nbclient = pytest.importorskip('nbclient')
-pytest.importorskip('ipykernel')
+nbclient = module_or_skip('nbclient', 'needs nbclient (requirements-dev.txt)')
+module_or_skip('ipykernel', 'needs ipykernel (requirements-dev.txt)')
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / 'examples' / 'explore.ipynb'
 

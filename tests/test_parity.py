@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from needs import needs
 
 import seq2seqVAE as S
 import utils
@@ -13,7 +14,7 @@ import utils
 SHARED = Path(__file__).resolve().parents[1].parent / 'shared'
 BUNDLES = sorted(p for p in (SHARED / 'reference').glob('*') if (p / 'expected.json').exists())
 
-pytestmark = pytest.mark.skipif(not BUNDLES, reason='../shared/reference is absent')
+pytestmark = needs(BUNDLES, '../shared/reference is absent')
 
 
 @pytest.fixture(scope='module', params=BUNDLES, ids=lambda p: p.name)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from needs import needs
 from random_sketches import random_splits, sketch_array, write_npz_with, write_splits
 from tiny import loader_hps
 
@@ -181,7 +182,7 @@ def test_numeric_arrays_and_scalars_load(tmp_path):
     assert_same_as_np_load(tmp_path / 'b.npz')
 
 
-@pytest.mark.skipif(not REAL_FILES, reason='../shared/datasets is absent')
+@needs(REAL_FILES, '../shared/datasets is absent')
 @pytest.mark.parametrize('path', REAL_FILES, ids=[p.name for p in REAL_FILES])
 def test_real_quickdraw_style_files_load_as_np_load_reads_them(path):
     assert_same_as_np_load(path)

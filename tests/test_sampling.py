@@ -11,6 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from needs import needs
 import tensorflow as tf
 from PIL import Image
 
@@ -61,7 +62,7 @@ def reference_z(bundle, model, samples):
     return computed
 
 
-@pytest.mark.skipif(not BUNDLES, reason='../shared/reference is absent')
+@needs(BUNDLES, '../shared/reference is absent')
 @pytest.mark.parametrize('bundle', BUNDLES)
 def test_greedy_samples_match_magenta(bundle):
     model = S.load_magenta_checkpoint(str(REFERENCE / bundle))

@@ -12,6 +12,7 @@ import re
 
 import numpy as np
 import pytest
+from needs import module_or_skip
 from PIL import Image, ImageDraw, ImageFilter
 
 import seq2seqVAE_data as D
@@ -535,10 +536,7 @@ SCALE = 400  # pixels across the picture's longer side
 
 def cairo_ink(path, scale):
     """The pixels cairosvg inks for the SVG file, at `scale` pixels a unit."""
-    try:
-        import cairosvg
-    except (ImportError, OSError) as err:  # OSError: no libcairo
-        pytest.skip(f'no reference renderer: cairosvg does not load ({err})')
+    cairosvg = module_or_skip('cairosvg', 'no reference renderer: cairosvg does not load')
     png = cairosvg.svg2png(url=path, scale=scale, background_color='white')
     return np.asarray(Image.open(io.BytesIO(png)).convert('L')) < 128
 

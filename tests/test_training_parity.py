@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from needs import needs
 import tensorflow as tf
 
 import seq2seqVAE as S
@@ -17,8 +18,8 @@ SHARED = Path(__file__).resolve().parents[1].parent / 'shared'
 FIXTURES = Path(__file__).resolve().parent / 'fixtures' / 'training_parity'
 CASES = sorted(p.name[:-len('.json')] for p in FIXTURES.glob('*.json'))  # <bundle>.<config>
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not (SHARED / 'reference').is_dir(),
-                                reason='../shared/reference is absent')]
+pytestmark = [pytest.mark.slow, needs((SHARED / 'reference').is_dir(),
+                                      '../shared/reference is absent')]
 
 
 def fixed_batch(hps, indices):
