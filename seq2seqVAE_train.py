@@ -17,7 +17,7 @@ import tempfile
 from sketchgen import cli
 from sketchgen.errors import SketchGenError, UsageError, WriteError
 from sketchgen.hparams import PRECISIONS
-from sketchgen.run_settings import (DEFAULT_DATA_DIR, DEFAULT_DATA_SET, DEFAULT_EPOCHS,
+from sketchgen.run_settings import (BEST_ON, DEFAULT_DATA_DIR, DEFAULT_DATA_SET, DEFAULT_EPOCHS,
                                     DEFAULT_EXPERIMENT_DIR, DEFAULT_PRECISION, DEFAULT_SAMPLES,
                                     DEFAULT_STRATEGY, check_resume_matches, new_run_hparams,
                                     new_run_settings, resumed_settings)
@@ -63,6 +63,10 @@ def parse_args(argv=None):
                    help='tf.distribute strategy: default (one device, as TensorFlow places '
                         'it; the default), mirrored (every GPU of this machine) or multi_worker '
                         '(across machines, from TF_CONFIG)')
+    p.add_argument('--best_on', choices=BEST_ON,
+                   help='the validation cost that picks the best weights: sampled_z, '
+                        "Magenta's (z drawn from the posterior for every batch; the default), "
+                        'or mean_z (z at the posterior mean); both are logged')
     p.add_argument('--precision', choices=tuple(PRECISIONS),
                    help='bfloat16: networks in bfloat16, weights, z and losses in float32 '
                         f"(default: {DEFAULT_PRECISION}; with --resume: the run's own)")
@@ -97,18 +101,25 @@ def list_experiments(folder):
 
 
 def evaluate(folder, data_dir=None):
+    """Valid and test costs of the best weights: Magenta's (z drawn, with the
+    noise the run validated them with), at the posterior mean, and with the
+    pen loss masked after each sketch's end."""
     from sketchgen.experiment import Experiment  # TensorFlow from here on
     from sketchgen.loading import load_dataset
     from sketchgen.model import evaluate_costs
+    from sketchgen.trainer import TEST, VALID
     experiment = Experiment(folder)
     hps, settings = experiment.read_run()
     _, valid_set, test_set, _ = load_dataset(data_dir or settings.data_dir, hps, seed=0)
     model = experiment.load_model()
-    for name, data in (('valid', valid_set), ('test', test_set)):
-        for masked in (False, True):
-            costs = evaluate_costs(model, data, mask_pen_loss=masked)
-            print(f'{name}{" (pen loss masked)" if masked else ""}: cost {costs["cost"]:.4f} '
-                  f'r_cost {costs["r_cost"]:.4f} kl_cost {costs["kl_cost"]:.4f}')
+    best_step = experiment.progress()[2] or 0
+    for name, data, split in (('valid', valid_set, VALID), ('test', test_set, TEST)):
+        noise = (settings.seed, best_step, split)
+        for label, options in (('', {}), (' (z = posterior mean)', dict(use_mean_z=True)),
+                               (' (pen loss masked)', dict(mask_pen_loss=True))):
+            costs = evaluate_costs(model, data, noise_seed=noise, **options)
+            print(f'{name}{label}: cost {costs["cost"]:.4f} r_cost {costs["r_cost"]:.4f} '
+                  f'kl_cost {costs["kl_cost"]:.4f}')
 
 
 # --------------------------------------------------------------------------

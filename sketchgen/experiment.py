@@ -4,6 +4,7 @@
         logs/model_config.json           every hyper-parameter and the data's scale factor
         logs/flags.json                  the run's settings (run_settings.RunSettings)
         logs/log.txt                     what the run printed
+        logs/best.json                   the best weights' step and validation and test costs
         logs/run.lock                    held while a run trains
         checkpoints/best.weights.h5      the best validation weights
         checkpoints/latest/              exact-resume checkpoints (weights, Adam, step, noise)
@@ -31,7 +32,7 @@ from sketchgen.run_lock import RunLock, describe
 from sketchgen.run_settings import RunSettings
 
 LAYOUT = dict(config='logs/model_config.json', log='logs/log.txt', flags='logs/flags.json',
-              lock='logs/run.lock', best='checkpoints/best.weights.h5',
+              lock='logs/run.lock', best_costs='logs/best.json', best='checkpoints/best.weights.h5',
               latest='checkpoints/latest', samples='samples', tensorboard='tensorboard')
 FOLDERS = ('logs', 'checkpoints', 'tensorboard')  # made with the folder
 # Shown by --list as set by the data (data_set, max_seq_len) or as the planned steps.
@@ -177,10 +178,23 @@ class Experiment:
         return f'pid {pid} on {host} since {lock.get("since", "?")}'
 
     # -- checkpoints -------------------------------------------------------
-    def save_best(self, model):
-        """The best weights, replaced atomically (WriteError on a failed write)."""
+    def save_best(self, model, costs=None):
+        """The best weights, replaced atomically (WriteError on a failed
+        write), then `costs` (a JSON record of their step and costs) beside them."""
         self._write(self.paths['best'],
                     lambda: atomic.replace_file(self.paths['best'], model.save_weights))
+        if costs is not None:
+            self._write(self.paths['best_costs'],
+                        lambda: atomic.write_json(self.paths['best_costs'], costs))
+
+    def best_costs(self):
+        """The record save_best wrote with the best weights, or {}."""
+        try:
+            with open(self.paths['best_costs']) as f:
+                record = json.load(f)
+        except (OSError, ValueError):
+            return {}
+        return record if isinstance(record, dict) else {}
 
     def latest_checkpoint(self):
         """The prefix of the latest exact-resume checkpoint, or None."""
@@ -242,4 +256,8 @@ class Experiment:
             state = 'interrupted (resumable)' if step else 'interrupted (no checkpoint yet)'
         data = '+'.join(name.removesuffix('.npz') for name in hps.data_set)
         best_text = f'{best:.4f} at step {best_step}' if best is not None else '-'
+        record = self.best_costs()
+        if best is not None and hps.conditional and record.get('step') == best_step:
+            other = 'mean_z' if settings.best_on == 'sampled_z' else 'sampled_z'
+            best_text += f' ({other} {record["valid"][other]["cost"]:.4f})'
         return [data, changed, f'{step}/{settings.end_step}', best_text, state]

@@ -233,7 +233,8 @@ class Seq2seqModel(keras.Model):
         eps [B, z_size] is drawn when None."""
         if eps is None:
             eps = tf.random.stateless_normal(tf.shape(mu), self._noise_seed())
-        return mu + tf.exp(presig / 2.0) * eps
+        # Keras casts a call's tensor arguments to the compute dtype; z stays float32.
+        return mu + tf.exp(presig / 2.0) * tf.cast(eps, mu.dtype)
 
     def initial_state(self, z, batch_size):
         if self.hps.conditional:
@@ -365,31 +366,48 @@ def make_optimizer(hps):
 # --------------------------------------------------------------------------
 # Evaluation.
 # --------------------------------------------------------------------------
-def evaluate_costs(model, data_loader, use_mean_z=True, mask_pen_loss=False):
+def evaluate_costs(model, data_loader, use_mean_z=False, mask_pen_loss=False, noise_seed=0):
     """Average cost, r_cost and kl_cost over get_batch(0 .. num_batches-1),
-    without dropout, as Magenta's evaluate_model.  As there, cost weighs KL
-    by kl_weight_start (Magenta's eval model never anneals its KL weight),
-    so costs compare across training steps.
+    without dropout, as Magenta's evaluate_model: z = mu + sigma * eps with
+    eps drawn afresh for every batch (validation_noise(noise_seed, batch)),
+    or z = mu with use_mean_z.  As there, cost weighs KL by kl_weight_start
+    (Magenta's eval model never anneals its KL weight), so costs compare
+    across training steps.
 
     Up to EVAL_SKETCHES sketches (whole batches) go through the network in
     one call, which keeps its matmuls busier than one batch does, yet every
     batch has its own costs, so KL's floor applies per batch as in Magenta."""
     batch_size = data_loader.batch_size
+    draws = model.hps.conditional and not use_mean_z
     costs = model.cached_function(
-        f'costs mean_z={use_mean_z} masked={mask_pen_loss} batch={batch_size}',
+        f'costs draws={draws} masked={mask_pen_loss} batch={batch_size}',
         lambda: tf.function(
-            lambda x, seq_len: model.compute_costs(x, seq_len, use_mean_z=use_mean_z,
-                                                   mask_pen_loss=mask_pen_loss,
-                                                   batch_size=batch_size),
+            lambda x, seq_len, eps: model.compute_costs(
+                x, seq_len, use_mean_z=not draws, mask_pen_loss=mask_pen_loss,
+                eps=eps if draws else None, batch_size=batch_size),
             input_signature=[tf.TensorSpec([None, None, 5], tf.float32),
-                             tf.TensorSpec([None], tf.int32)]))
+                             tf.TensorSpec([None], tf.int32),
+                             tf.TensorSpec([None, model.hps.z_size], tf.float32)]))
     per_call = max(1, EVAL_SKETCHES // batch_size)
     totals = np.zeros(2)
     for first in range(0, data_loader.num_batches, per_call):
-        batches = [data_loader.get_batch(i)
-                   for i in range(first, min(first + per_call, data_loader.num_batches))]
+        indices = range(first, min(first + per_call, data_loader.num_batches))
+        batches = [data_loader.get_batch(i) for i in indices]
         x, seq_len = (np.concatenate([batch[k] for batch in batches]) for k in (1, 2))
-        r_costs, kl_costs = costs(tf.constant(x, tf.float32), tf.constant(seq_len, tf.int32))
+        eps = np.concatenate([validation_noise(noise_seed, i, batch_size, model.hps.z_size)
+                              if draws else np.zeros((batch_size, model.hps.z_size), np.float32)
+                              for i in indices])
+        r_costs, kl_costs = costs(tf.constant(x, tf.float32), tf.constant(seq_len, tf.int32),
+                                  tf.constant(eps))
         totals += [np.sum(r_costs.numpy(), dtype=np.float64), np.sum(kl_costs.numpy(), dtype=np.float64)]
     r_cost, kl_cost = totals / data_loader.num_batches
     return dict(cost=r_cost + model.hps.kl_weight_start * kl_cost, r_cost=r_cost, kl_cost=kl_cost)
+
+
+def validation_noise(noise_seed, batch, batch_size, z_size):
+    """The eps [batch_size, z_size] evaluate_costs draws z with for batch
+    `batch`: standard normal from numpy's generator seeded with (*noise_seed,
+    batch); noise_seed is an int or a sequence of them (the trainer's: the
+    run's seed and the step), so a validation can be repeated exactly."""
+    entropy = [int(s) for s in np.atleast_1d(noise_seed)] + [int(batch)]
+    return np.random.default_rng(entropy).standard_normal((batch_size, z_size)).astype(np.float32)

@@ -13,7 +13,7 @@ from tensorboard.plugins.hparams import api as hp
 
 from sketchgen import atomic, raster
 from sketchgen.drawing import draw_grid, grid_strokes
-from sketchgen.sampling import sample_batch
+from sketchgen.sampling import float32_model, sample_batch
 from sketchgen.strokes import to_big_strokes, to_normal_strokes
 
 SAMPLE_TEMPERATURES = (0.2, 0.6, 1.0)
@@ -21,7 +21,7 @@ RECONSTRUCTION_TEMPERATURE = 0.3
 CELL_PIXELS = 96  # TensorBoard image pixels per grid cell
 # Written at each validation; the HParams table shows them per run.
 METRICS = (('best_valid_cost', 'validation'), ('valid_cost', 'validation'),
-           ('train_cost', 'train'))
+           ('valid_cost_mean_z', 'validation'), ('train_cost', 'train'))
 
 
 class SampleGrid:
@@ -54,7 +54,7 @@ class SampleGrid:
         Eager: its recurrent kernels are compiled already, and tracing the
         whole encoder costs more than a run's validations save."""
         padded = np.stack([to_big_strokes(s, self.hps.max_seq_len) for s in self.inputs])
-        mu, _ = model.encode(tf.constant(padded, tf.float32),
+        mu, _ = float32_model(model).encode(tf.constant(padded, tf.float32),
                              tf.constant([len(s) for s in self.inputs], tf.int32))
         return tf.cast(mu, tf.float32).numpy()
 

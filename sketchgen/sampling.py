@@ -6,6 +6,7 @@ from sketchgen import tf_settings  # noqa: F401  (first: TensorFlow's CPU option
 import numpy as np
 import tensorflow as tf
 
+from sketchgen.model import Seq2seqModel
 from sketchgen.strokes import SketchDataError, to_big_strokes, to_normal_strokes
 
 
@@ -48,6 +49,20 @@ def _sample_gaussian_2d(mu1, mu2, s1, s2, rho, temp, greedy, rng):
     return x[0][0], x[0][1]
 
 
+def float32_model(model):
+    """`model` itself, or, for a model that computes in another dtype (mixed
+    bfloat16), a float32 twin holding its current weights.  Sampling and
+    encoding run in float32, the weights' own dtype: outside a Keras call
+    nothing casts a mixed model's weights to its compute dtype, and a few
+    sketches at a time gain nothing from bfloat16."""
+    if model.compute_dtype == 'float32':
+        return model
+    twin = model.cached_function('float32 twin', lambda: Seq2seqModel(model.hps))
+    for target, source in zip(twin.trainable_variables, model.trainable_variables):
+        target.assign(source)
+    return twin
+
+
 def _step_functions(model):
     """(prepare, step) of the decoder's decode_steps, compiled; step: previous point
     [N, 5] -> (mixture parameters [N, ...], new state)."""
@@ -69,6 +84,7 @@ def sample(model, seq_len=250, temperature=1.0, greedy_mode=False, z=None, rng=N
     None (ignored by decoder-only models).  rng: a numpy Generator or
     RandomState (default: a fresh Generator)."""
     _check_temperature(temperature)
+    model = float32_model(model)
     rng = np.random.default_rng() if rng is None else rng
     if z is None:
         z = rng.standard_normal((1, model.hps.z_size))
@@ -106,6 +122,7 @@ def encode(model, strokes3, scale_factor=1.0):
     the encoder reads the points after the start token (0, 0, 1, 0, 0)."""
     if not model.hps.conditional:
         raise ValueError('a decoder-only model (conditional=False) has no encoder')
+    model = float32_model(model)
     strokes = np.array(strokes3, np.float32)
     strokes[:, 0:2] /= scale_factor
     padded = to_big_strokes(strokes, model.hps.max_seq_len)
@@ -243,6 +260,7 @@ def sample_batch(model, num, seq_len=250, temperature=1.0, greedy_mode=False, z=
     Returns a list of stroke-5 arrays, each cut after its own first
     end-of-sketch row (or seq_len rows long)."""
     _check_temperature(temperature)
+    model = float32_model(model)
     z_seed, loop_seed = _seeds(seed)
     z = _latents(model, num, z, z_seed)
     return _draw_batch(model, num, seq_len, temperature, greedy_mode, z, loop_seed)
@@ -294,6 +312,7 @@ def complete(model, strokes, num=1, seq_len=250, temperature=1.0, greedy_mode=Fa
     the sketch's own rows (len(strokes) of them) followed by one
     continuation, cut after its first end-of-sketch row."""
     _check_temperature(temperature)
+    model = float32_model(model)
     prefix = _prefix_inputs(strokes, scale_factor)
     z_seed, loop_seed = _seeds(seed)
     z = _latents(model, num, z, z_seed)

@@ -28,6 +28,7 @@ from sketchgen.messages import first_line
 from sketchgen.model import Seq2seqModel, evaluate_costs, make_optimizer
 
 LOG_EVERY = 20  # steps between training summaries, as Magenta
+VALID, TEST = 0, 1  # which split's validation noise (see Trainer.measure)
 
 
 def batch_dataset(train_set, seed, start_step, end_step, strategy=None):
@@ -98,6 +99,7 @@ class Trainer:
     def __init__(self, experiment, hps, data, settings, strategy, chief, scratch_dir=None,
                  monitor=None):
         self.hps, self.seed, self.interval = hps, settings.seed, settings.save_every
+        self.best_on = settings.best_on  # the validation cost that picks the best weights
         self.train_set, self.valid_set, self.test_set = data
         self.strategy, self.chief, self.monitor = strategy, chief, monitor
         self.experiment, self.paths = experiment, experiment.paths
@@ -172,27 +174,40 @@ class Trainer:
             for name in ('lr', 'kl_weight'):
                 tf.summary.scalar(name, logs[name])
 
+    def measure(self, data, step, split):
+        """{measure: costs} of `data`: 'sampled_z', Magenta's (z drawn with the
+        noise of (seed, step, split), so a resumed run validates as an
+        uninterrupted one), and 'mean_z', at the posterior mean (the same for
+        a decoder-only model)."""
+        sampled = evaluate_costs(self.model, data, noise_seed=(self.seed, step, split))
+        mean = (evaluate_costs(self.model, data, use_mean_z=True) if self.hps.conditional
+                else sampled)
+        return dict(sampled_z=sampled, mean_z=mean)
+
     def validate(self):
         step, model = self.step, self.model
         now = time.time()
         steps_per_second = (step - self.last_step) / max(now - self.last_time, 1e-9)
-        valid = evaluate_costs(model, self.valid_set)
-        if not math.isfinite(valid['cost']):
+        valid = self.measure(self.valid_set, step, VALID)
+        cost = valid[self.best_on]['cost']
+        if not math.isfinite(cost):
             self.nan_step = step
             return
-        scalars = dict(valid_cost=valid['cost'], valid_r_cost=valid['r_cost'],
-                       valid_kl_cost=valid['kl_cost'], steps_per_second=steps_per_second)
-        line = (f'step {step}: valid cost {valid["cost"]:.4f} (r {valid["r_cost"]:.4f}, '
-                f'kl {valid["kl_cost"]:.4f}), {steps_per_second:.2f} steps/s')
-        if valid['cost'] < float(self.best_valid_cost.numpy()):
-            self.best_valid_cost.assign(valid['cost'])
+        scalars = dict(_scalars('valid', valid), steps_per_second=steps_per_second)
+        sampled, mean = valid['sampled_z'], valid['mean_z']
+        line = (f'step {step}: valid cost {sampled["cost"]:.4f} (r {sampled["r_cost"]:.4f}, '
+                f'kl {sampled["kl_cost"]:.4f}), at the posterior mean {mean["cost"]:.4f}, '
+                f'{steps_per_second:.2f} steps/s')
+        if cost < float(self.best_valid_cost.numpy()):
+            self.best_valid_cost.assign(cost)
             self.best_step.assign(step)
-            test = evaluate_costs(model, self.test_set)
-            scalars.update(test_cost=test['cost'], test_r_cost=test['r_cost'],
-                           test_kl_cost=test['kl_cost'])
-            line += f'; new best, test cost {test["cost"]:.4f}'
+            test = self.measure(self.test_set, step, TEST)
+            scalars.update(_scalars('test', test))
+            line += f'; new best, test cost {test["sampled_z"]["cost"]:.4f}'
             if self.chief:
-                self.write_or_stop(self.paths['best'], lambda: self.experiment.save_best(model))
+                record = dict(step=step, best_on=self.best_on, valid=valid, test=test)
+                self.write_or_stop(self.paths['best'],
+                                   lambda: self.experiment.save_best(model, record))
         else:
             line += (f'; best {float(self.best_valid_cost.numpy()):.4f} '
                      f'at step {int(self.best_step.numpy())}')
@@ -281,3 +296,13 @@ def signals_to(handler, signals=(signal.SIGINT, signal.SIGTERM)):
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def _scalars(split, measures):
+    """TensorBoard's names for a split's costs: valid_cost (Magenta's), ...,
+    valid_cost_mean_z (at the posterior mean), ..."""
+    names = {}
+    for measure, costs in measures.items():
+        suffix = '' if measure == 'sampled_z' else '_mean_z'
+        names.update({f'{split}_{name}{suffix}': value for name, value in costs.items()})
+    return names

@@ -156,7 +156,7 @@ def test_evaluation_costs_each_batch_on_its_own(monkeypatch):
     assert high - low > 1e-3
     model.hps.kl_tolerance = low + 0.25 * (high - low)
     monkeypatch.setattr(sketchgen.model, 'EVAL_SKETCHES', 6)  # calls of 2, 2 and 1 batches
-    costs = S.evaluate_costs(model, loader)
+    costs = S.evaluate_costs(model, loader, use_mean_z=True)
     np.testing.assert_allclose(costs['r_cost'], r_costs.mean(), rtol=1e-6)
     np.testing.assert_allclose(costs['kl_cost'],
                                np.maximum(kl_raw, model.hps.kl_tolerance).mean(), rtol=1e-6)

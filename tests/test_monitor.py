@@ -195,3 +195,18 @@ def test_progress_line_shows_the_whole_run_and_stays_where_it_stopped(experiment
     bar = progress.RunProgress(lambda: next(steps), 10)
     bar.on_epoch_end(0)
     assert capsys.readouterr().out.startswith('step 3/10 [======>')
+
+
+def test_bfloat16_runs_draw_their_grids(data_dir, tmp_path):
+    """--precision bfloat16 trains, validates and draws its grid (the
+    samplers run in the float32 weights' dtype), and its model samples and
+    completes sketches."""
+    result = train(data_dir, tmp_path, '--samples', 2, '--precision', 'bfloat16')
+    assert result.code == 0, result.err
+    grid = (tmp_path / 'a' / 'exp' / 'samples' / 'latest.svg').read_text()
+    assert grid.count('<path') >= 1
+    hps = tiny_hps(data_set=['a.npz'])
+    model = S.Seq2seqModel(hps, seed=1, dtype='mixed_bfloat16')
+    assert model.compute_dtype == 'bfloat16'
+    for sketch in S.sample_batch(model, 2, 10, seed=1) + S.complete(model, np.ones((3, 3)), 2, 10):
+        assert sketch.dtype == np.float32 and np.isfinite(sketch).all()
