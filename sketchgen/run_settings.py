@@ -14,6 +14,8 @@ DEFAULT_EPOCHS = 20
 DEFAULT_SAMPLES = 5  # sketches per row of the grid drawn at each validation
 DEFAULT_PRECISION = 'float32'
 DEFAULT_STRATEGY = 'default'
+NONFINITE_POLICIES = ('recover', 'stop')  # see sketchgen.nonfinite
+DEFAULT_ON_NONFINITE = 'recover'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +37,7 @@ class RunSettings:
     strategy: str = DEFAULT_STRATEGY
     command: str = ''                # the command line, for the record
     imported_from: typing.Optional[str] = None  # a model written by --import, not trained here
+    on_nonfinite: str = DEFAULT_ON_NONFINITE  # what a NaN or inf step does
 
     def to_json(self):
         return dataclasses.asdict(self)
@@ -106,16 +109,19 @@ def new_run_settings(args, hps, seed, num_batches, command):
         experiment_dir=args.experiment_dir, epochs=epochs, max_steps=args.max_steps,
         hparams=args.hparams, samples=_given(args.samples, DEFAULT_SAMPLES),
         precision=_given(args.precision, DEFAULT_PRECISION), checkpoint=args.checkpoint,
-        initial_epoch=args.initial_epoch, strategy=args.strategy, command=command)
+        initial_epoch=args.initial_epoch, strategy=args.strategy, command=command,
+        on_nonfinite=_given(args.on_nonfinite, DEFAULT_ON_NONFINITE))
 
 
 def resumed_settings(args, recorded, num_batches):
     """The recorded run's settings with what --resume may change: a new end
-    (--epochs, --max_steps; kept for a later --resume), --precision, --samples."""
+    (--epochs, --max_steps; kept for a later --resume), --precision, --samples,
+    --on_nonfinite."""
     changes = {name: value for name, value in (('epochs', args.epochs),
                                                ('max_steps', args.max_steps),
                                                ('precision', args.precision),
-                                               ('samples', args.samples))
+                                               ('samples', args.samples),
+                                               ('on_nonfinite', args.on_nonfinite))
                if value is not None}
     if args.epochs is not None or args.max_steps is not None:
         limits = [args.max_steps, None if args.epochs is None else args.epochs * num_batches]
