@@ -18,8 +18,9 @@ from sketchgen import cli
 from sketchgen.errors import SketchGenError, UsageError, WriteError
 from sketchgen.hparams import PRECISIONS
 from sketchgen.run_settings import (BEST_ON, DEFAULT_DATA_DIR, DEFAULT_DATA_SET, DEFAULT_EPOCHS,
-                                    DEFAULT_EXPERIMENT_DIR, DEFAULT_PRECISION, DEFAULT_SAMPLES,
-                                    DEFAULT_STRATEGY, check_resume_matches, new_run_hparams,
+                                    DEFAULT_EXPERIMENT_DIR, DEFAULT_ON_NONFINITE,
+                                    DEFAULT_PRECISION, DEFAULT_SAMPLES, DEFAULT_STRATEGY,
+                                    NONFINITE_POLICIES, check_resume_matches, new_run_hparams,
                                     new_run_settings, resumed_settings)
 
 DESCRIPTION = __doc__.split('\n\n')[0]
@@ -70,6 +71,12 @@ def parse_args(argv=None):
     p.add_argument('--precision', choices=tuple(PRECISIONS),
                    help='bfloat16: networks in bfloat16, weights, z and losses in float32 '
                         f"(default: {DEFAULT_PRECISION}; with --resume: the run's own)")
+    p.add_argument('--on_nonfinite', choices=NONFINITE_POLICIES,
+                   help='a step whose cost or gradients are NaN or inf is never applied; '
+                        'recover: train on with the next batch (a burst of them: roll back '
+                        'once to the last checkpoint with a lower learning rate), each '
+                        'batch reported in nonfinite/; stop: stop there (default: '
+                        f"{DEFAULT_ON_NONFINITE}; with --resume: the run's own)")
     args = p.parse_args(argv)
     if args.samples is not None and args.samples < 0:
         p.error(f'--samples {args.samples}: give 0 (none) or more')
@@ -203,14 +210,15 @@ def train(args, experiment, hps, settings, data, strategy, chief, scratch):
     if chief:
         monitor.write_run_summary(experiment.paths['tensorboard'], experiment.folder, hps,
                                   trainer.step, settings.command, experiment.paths['config'],
-                                  seed=settings.seed, precision=settings.precision)
+                                  seed=settings.seed, precision=settings.precision,
+                                  on_nonfinite=settings.on_nonfinite)
     print(f'Experiment {experiment.folder}: {data[0].num_batches} batches an epoch, '
           f'validating every {settings.save_every} steps, training to step {settings.end_step}')
 
     outcome = trainer.train(settings.end_step)
     if outcome == 'nan':
-        raise SketchGenError(f'cost became NaN or inf at step {trainer.nan_step}; stopped. Last '
-                             f'good checkpoint: {trainer.manager.latest_checkpoint or "none yet"}')
+        raise SketchGenError(f'{trainer.stop_message}. Last good checkpoint: '
+                             f'{trainer.manager.latest_checkpoint or "none yet"}')
     if outcome != 'done':
         print(f'\n{outcome}: saved step {trainer.step} to {trainer.manager.latest_checkpoint}. '
               f'Resume with: {RESUME} {experiment.folder}', flush=True)

@@ -12,10 +12,15 @@ class DataLoader:
     [batch_size, max_seq_length + 1, 5] starting with S_0, seq_len holds each
     sketch's number of points. All randomness comes from `self.rng`, so its
     state can be checkpointed.
+
+    `sources[i]` says where `strokes[i]` came from (load_dataset: its file
+    and index there); after preprocessing `self.sources` follows
+    `self.strokes`, so a sketch of a batch can be found in its file.
     """
 
     def __init__(self, strokes, batch_size=100, max_seq_length=250, scale_factor=1.0,
-                 random_scale_factor=0.0, augment_stroke_prob=0.0, limit=1000, seed=None):
+                 random_scale_factor=0.0, augment_stroke_prob=0.0, limit=1000, seed=None,
+                 sources=None):
         self.batch_size = batch_size
         self.max_seq_length = max_seq_length  # N_max in the paper
         self.scale_factor = scale_factor  # offsets are divided by this
@@ -24,21 +29,21 @@ class DataLoader:
         self.limit = limit  # clamps |dx|, |dy|: removes huge pen-up jumps
         self.start_stroke_token = [0, 0, 1, 0, 0]  # S_0 in the paper
         self.rng = np.random.RandomState(seed)
+        self.sources = list(range(len(strokes)) if sources is None else sources)
         self.preprocess(strokes)
 
     def preprocess(self, strokes):
-        """Keeps sketches of <= max_seq_length points, clamped, float32."""
-        kept = [
-            np.clip(sketch, -self.limit, self.limit).astype(np.float32)
-            for sketch in strokes
-            if len(sketch) <= self.max_seq_length
-        ]
+        """Keeps sketches of <= max_seq_length points, clamped, float32
+        (and their sources)."""
+        kept_at = [i for i, sketch in enumerate(strokes) if len(sketch) <= self.max_seq_length]
+        kept = [np.clip(strokes[i], -self.limit, self.limit).astype(np.float32) for i in kept_at]
         for sketch in kept:
             sketch[:, 0:2] /= self.scale_factor
         # Magenta's default (quicksort) argsort: the order of equal lengths
         # is whatever numpy's sort gives, which depends on its build and CPU.
         order = np.argsort(np.array([len(sketch) for sketch in kept]))
         self.strokes = [kept[i] for i in order]
+        self.sources = [self.sources[kept_at[i]] for i in order]
         self.num_batches = len(self.strokes) // self.batch_size
 
     def random_sample(self):
@@ -80,10 +85,14 @@ class DataLoader:
         seq_len = np.array([len(sketch) for sketch in batch], dtype=int)
         return batch, self.pad_batch(batch, self.max_seq_length), seq_len
 
+    def random_indices(self, rng=None):
+        """Where in self.strokes the sketches of a random batch are: the
+        first draw random_batch makes from `rng` (default self.rng)."""
+        return (self.rng if rng is None else rng).permutation(len(self.strokes))[:self.batch_size]
+
     def random_batch(self):
         """batch_size random sketches, randomly scaled and augmented."""
-        indices = self.rng.permutation(len(self.strokes))[:self.batch_size]
-        return self._get_batch_from_indices(indices)
+        return self._get_batch_from_indices(self.random_indices())
 
     def get_batch(self, idx):
         """The idx-th batch in length order.

@@ -9,6 +9,7 @@
         checkpoints/best.weights.h5      the best validation weights
         checkpoints/latest/              exact-resume checkpoints (weights, Adam, step, noise)
         samples/                         the grid drawn at each validation
+        nonfinite/                       batch_NNNNNNN.json, .svg: each non-finite step's batch
         tensorboard/                     train/ and validation/ summaries
 
 Every file is written atomically (sketchgen.atomic); problems raise
@@ -33,7 +34,8 @@ from sketchgen.run_settings import RunSettings
 
 LAYOUT = dict(config='logs/model_config.json', log='logs/log.txt', flags='logs/flags.json',
               lock='logs/run.lock', best_costs='logs/best.json', best='checkpoints/best.weights.h5',
-              latest='checkpoints/latest', samples='samples', tensorboard='tensorboard')
+              latest='checkpoints/latest', samples='samples', nonfinite='nonfinite',
+              tensorboard='tensorboard')
 FOLDERS = ('logs', 'checkpoints', 'tensorboard')  # made with the folder
 # Shown by --list as set by the data (data_set, max_seq_len) or as the planned steps.
 NOT_LISTED = ('data_set', 'max_seq_len', 'num_steps')
@@ -155,7 +157,8 @@ class Experiment:
                                   f'{first_line(err)}') from None
         if lock.previous:
             for folder in (os.path.dirname(self.paths['config']),
-                           os.path.dirname(self.paths['best']), self.paths['samples']):
+                           os.path.dirname(self.paths['best']), self.paths['samples'],
+                           self.paths['nonfinite']):
                 atomic.remove_leftovers(folder, lock.previous.get('pid'))
             return describe(lock.previous)
         return None
@@ -195,6 +198,17 @@ class Experiment:
         except (OSError, ValueError):
             return {}
         return record if isinstance(record, dict) else {}
+
+    def save_nonfinite_report(self, batch, values, svg):
+        """nonfinite/batch_NNNNNNN.json (values, plus the drawing's name) and
+        .svg of the run's batch number `batch` -> the .json's path."""
+        folder = self.paths['nonfinite']
+        stem = os.path.join(folder, f'batch_{batch:07d}')
+        values = dict(values, drawing=os.path.basename(stem) + '.svg')
+        self._write(folder, lambda: os.makedirs(folder, exist_ok=True))
+        self._write(stem + '.svg', lambda: atomic.write_text(stem + '.svg', svg))
+        self._write(stem + '.json', lambda: atomic.write_json(stem + '.json', values))
+        return stem + '.json'
 
     def latest_checkpoint(self):
         """The prefix of the latest exact-resume checkpoint, or None."""

@@ -97,7 +97,7 @@ def load_dataset(data_dir, hps, seed=None):
         raise SketchDataError(
             f'hps.data_set is empty ({hps.data_set!r}); name .npz files '
             'such as cat.npz')
-    splits = _read_splits(data_dir, names)
+    splits, sources = _read_splits(data_dir, names)
     files = ' + '.join(f"{data_dir.rstrip('/')}/{name}" for name in names)
     _check_batches(splits, files, hps.batch_size)
     hps.max_seq_len = get_max_len(
@@ -108,12 +108,13 @@ def load_dataset(data_dir, hps, seed=None):
         max_seq_length=hps.max_seq_len,
         random_scale_factor=hps.random_scale_factor,
         augment_stroke_prob=hps.augment_stroke_prob,
-        seed=seed)
+        seed=seed,
+        sources=sources['train'])
     normalizing_scale_factor = train_set.calculate_normalizing_scale_factor()
     train_set.normalize(normalizing_scale_factor)
     valid_set, test_set = (
         DataLoader(splits[split], hps.batch_size,
-                   max_seq_length=hps.max_seq_len)
+                   max_seq_length=hps.max_seq_len, sources=sources[split])
         for split in ('valid', 'test'))
     valid_set.normalize(normalizing_scale_factor)
     test_set.normalize(normalizing_scale_factor)
@@ -123,16 +124,19 @@ def load_dataset(data_dir, hps, seed=None):
 
 
 def _read_splits(data_dir, names):
-    """{split: sketches} of the named files, concatenated in order."""
+    """{split: sketches} of the named files, concatenated in order, and
+    {split: where each came from}: (file name, split, index in that split)."""
     splits = {split: [] for split in SPLITS}
+    sources = {split: [] for split in SPLITS}
     for name in names:
         path, source = _fetch(data_dir, name)
         file_splits = _read_npz(path, source)
         for split in SPLITS:
             splits[split] += file_splits[split]
+            sources[split] += [(name, split, i) for i in range(len(file_splits[split]))]
         logger.info('Loaded %d/%d/%d sketches from %s',
                     *(len(file_splits[split]) for split in SPLITS), source)
-    return splits
+    return splits, sources
 
 
 def _check_batches(splits, files, batch_size):

@@ -79,19 +79,22 @@ def kl_loss(mu, presig, kl_tolerance, batch_size=None):
 # Schedules (Magenta's per-step formulas).
 # --------------------------------------------------------------------------
 class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """lr = (lr0 - min_lr) * decay_rate^step + min_lr."""
+    """lr = (lr0 - min_lr) * decay_rate^step + min_lr, times `scale` when
+    given (a variable: the factor a run's rollback sets, sketchgen.nonfinite)."""
 
-    def __init__(self, learning_rate, decay_rate, min_learning_rate):
+    def __init__(self, learning_rate, decay_rate, min_learning_rate, scale=None):
         self.learning_rate = learning_rate
         self.decay_rate = decay_rate
         self.min_learning_rate = min_learning_rate
+        self.scale = scale
 
     def __call__(self, step):
         # float64 as Magenta's Python arithmetic: float32 powers drift by 1e-5
         step = tf.cast(step, tf.float64)
         decay = tf.pow(tf.constant(self.decay_rate, tf.float64), step)
         lr = (self.learning_rate - self.min_learning_rate) * decay + self.min_learning_rate
-        return tf.cast(lr, tf.float32)
+        lr = tf.cast(lr, tf.float32)
+        return lr if self.scale is None else lr * self.scale  # x 1.0 leaves every bit
 
     def get_config(self):
         return dict(learning_rate=self.learning_rate, decay_rate=self.decay_rate,
@@ -328,10 +331,19 @@ class Seq2seqModel(keras.Model):
             # Keras clips each replica's part before summing them: clip the
             # sum instead, as one device does, and give each replica 1/N of it.
             grads = tf.distribute.get_replica_context().all_reduce('SUM', grads)
+            health = gradient_health(grads, clip)
             grads = [tf.clip_by_value(g, -clip, clip) / replicas for g in grads]
+        else:
+            health = gradient_health(grads, clip)
         lr = self.optimizer.learning_rate  # the rate this step uses, read before the update
-        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-        return dict(cost=cost, r_cost=r_cost, kl_cost=kl_cost, lr=lr, kl_weight=kl_weight)
+        # A NaN or inf cost or gradient: no update at all (sketchgen.nonfinite).
+        finite = tf.math.is_finite(cost) & tf.math.is_finite(health['grad_norm'])
+        if replicas > 1:  # one decision for the whole batch
+            finite = tf.distribute.get_replica_context().all_reduce(
+                'SUM', tf.cast(~finite, tf.float32)) == 0
+        apply_where(finite, self.optimizer, grads, self.trainable_variables)
+        return dict(cost=cost, r_cost=r_cost, kl_cost=kl_cost, lr=lr, kl_weight=kl_weight,
+                    skipped=1.0 - tf.cast(finite, tf.float32), **health)
 
     def test_step(self, data):
         x, seq_len, _ = _unpack(data)
@@ -354,12 +366,47 @@ def _unpack(data):
     return inputs['strokes'], inputs['seq_len'], inputs.get('eps')
 
 
-def make_optimizer(hps):
-    """Adam (TF1's epsilon) on Magenta's learning-rate schedule, gradients
-    clipped by value."""
+def gradient_health(grads, clip):
+    """grad_norm: the global norm of the gradients before clipping (NaN or
+    inf where any is, or where it passes float32's range); clipped: 1.0 where
+    clipping by value at `clip` changes any element, else 0.0."""
+    grad_norm = tf.linalg.global_norm(grads)
+    if not clip:
+        return dict(grad_norm=grad_norm, clipped=tf.zeros([]))
+    largest = tf.reduce_max(tf.stack([tf.reduce_max(tf.abs(g)) for g in grads]))
+    return dict(grad_norm=grad_norm, clipped=tf.cast(largest > clip, tf.float32))
+
+
+def apply_where(finite, optimizer, grads, variables):
+    """optimizer.apply_gradients where `finite` (a boolean tensor), else
+    nothing at all: the weights, Adam's moments and its iteration count stay
+    as they were.  Decided in the step's graph, with no round trip to the
+    host.  Under tf.distribute the optimizer synchronises the replicas
+    (merge_call), which a tf.cond taken in each replica cannot hold: there
+    the cond is taken once, across replicas, as Keras' LossScaleOptimizer
+    does (`finite` is the same on every replica)."""
+    def apply():
+        optimizer.apply_gradients(zip(grads, variables))
+
+    if not optimizer.built:  # variables are made outside the cond
+        optimizer.build(variables)
+    if not tf.distribute.has_strategy():
+        tf.cond(finite, apply, lambda: None)
+        return
+
+    def across_replicas(strategy, finite):
+        tf.cond(strategy.experimental_local_results(finite)[0],
+                lambda: strategy.extended.call_for_each_replica(apply), lambda: None)
+
+    tf.distribute.get_replica_context().merge_call(across_replicas, args=(finite,))
+
+
+def make_optimizer(hps, lr_scale=None):
+    """Adam (TF1's epsilon) on Magenta's learning-rate schedule (times
+    lr_scale, a variable, when given), gradients clipped by value."""
     return keras.optimizers.Adam(
         learning_rate=LearningRateSchedule(hps.learning_rate, hps.decay_rate,
-                                           hps.min_learning_rate),
+                                           hps.min_learning_rate, lr_scale),
         epsilon=1e-8, clipvalue=hps.grad_clip)
 
 

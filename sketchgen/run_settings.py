@@ -17,6 +17,8 @@ DEFAULT_STRATEGY = 'default'
 # The validation cost that picks the best weights: Magenta's, z drawn from
 # the posterior (sampled_z), or at its mean (mean_z).
 BEST_ON = ('sampled_z', 'mean_z')
+NONFINITE_POLICIES = ('recover', 'stop')  # see sketchgen.nonfinite
+DEFAULT_ON_NONFINITE = 'recover'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +41,7 @@ class RunSettings:
     best_on: str = BEST_ON[0]        # which validation cost picks the best weights
     command: str = ''                # the command line, for the record
     imported_from: typing.Optional[str] = None  # a model written by --import, not trained here
+    on_nonfinite: str = DEFAULT_ON_NONFINITE  # what a NaN or inf step does
 
     def to_json(self):
         return dataclasses.asdict(self)
@@ -111,16 +114,19 @@ def new_run_settings(args, hps, seed, num_batches, command):
         hparams=args.hparams, samples=_given(args.samples, DEFAULT_SAMPLES),
         precision=_given(args.precision, DEFAULT_PRECISION), checkpoint=args.checkpoint,
         initial_epoch=args.initial_epoch, strategy=args.strategy,
-        best_on=_given(args.best_on, BEST_ON[0]), command=command)
+        best_on=_given(args.best_on, BEST_ON[0]), command=command,
+        on_nonfinite=_given(args.on_nonfinite, DEFAULT_ON_NONFINITE))
 
 
 def resumed_settings(args, recorded, num_batches):
     """The recorded run's settings with what --resume may change: a new end
-    (--epochs, --max_steps; kept for a later --resume), --precision, --samples."""
+    (--epochs, --max_steps; kept for a later --resume), --precision, --samples,
+    --on_nonfinite."""
     changes = {name: value for name, value in (('epochs', args.epochs),
                                                ('max_steps', args.max_steps),
                                                ('precision', args.precision),
-                                               ('samples', args.samples))
+                                               ('samples', args.samples),
+                                               ('on_nonfinite', args.on_nonfinite))
                if value is not None}
     if args.epochs is not None or args.max_steps is not None:
         limits = [args.max_steps, None if args.epochs is None else args.epochs * num_batches]

@@ -1,6 +1,6 @@
-"""The training loop: batches by step, validation and checkpoints at the end
-of each validation interval, exact resume, a clean stop on NaN or on
-SIGINT/SIGTERM.
+"""The training loop: batches by number, validation and checkpoints at the
+end of each validation interval, exact resume, the policy for non-finite
+steps (sketchgen.nonfinite), a clean stop on SIGINT/SIGTERM.
 
 A validation interval is `save_every` steps (once an epoch by default).
 Keras' fit calls each of its "epochs" what is one interval here."""
@@ -12,6 +12,7 @@ import math
 import os
 import shutil
 import signal
+import threading
 import time
 
 from sketchgen import tf_settings  # noqa: F401  (first: TensorFlow's CPU options)
@@ -19,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from sketchgen import progress
+from sketchgen import nonfinite, progress
 from sketchgen.checkpoints import training_checkpoint
 from sketchgen.distribute import across_workers, fit_across_workers
 from sketchgen.errors import CheckpointError, WriteError
@@ -29,21 +30,25 @@ from sketchgen.model import Seq2seqModel, evaluate_costs, make_optimizer
 
 LOG_EVERY = 20  # steps between training summaries, as Magenta
 VALID, TEST = 0, 1  # which split's validation noise (see Trainer.measure)
+_DRAWING = threading.Lock()  # a batch is drawn whole: an ended fit's prefetch may still draw
 
 
 def batch_dataset(train_set, seed, start_step, end_step, strategy=None):
-    """Batches for global steps [start_step, end_step): the batch of step k
-    depends only on (seed, k), so a resumed run sees the same batches; the
-    next batch is prepared while the current one trains.
+    """The run's batches number [start_step, end_step): batch k depends only
+    on (seed, k), so a resumed run sees the same batches; the next batch is
+    prepared while the current one trains.  Batch k trains step k until a
+    non-finite step is skipped (sketchgen.nonfinite: the Trainer's
+    batch_offset).
 
-    With several replicas (a tf.distribute strategy) the batch of step k is
-    still the global batch of batch_size sketches: every worker makes it and
-    keeps its own replicas' consecutive slices of batch_size / replicas."""
+    With several replicas (a tf.distribute strategy) batch k is still the
+    global batch of batch_size sketches: every worker makes it and keeps its
+    own replicas' consecutive slices of batch_size / replicas."""
     hps_len = train_set.max_seq_length
 
     def make_batch(step):
-        train_set.rng.seed([seed, int(step)])
-        _, x, seq_len = train_set.random_batch()
+        with _DRAWING:
+            train_set.rng.seed([seed, int(step)])
+            _, x, seq_len = train_set.random_batch()
         return x, seq_len.astype(np.int32)
 
     def to_inputs(step):
@@ -71,6 +76,12 @@ def batch_dataset(train_set, seed, start_step, end_step, strategy=None):
     return strategy.distribute_datasets_from_function(worker_dataset)
 
 
+def batch_sketches(train_set, seed, number):
+    """Where in train_set.strokes the sketches of batch `number` are: the
+    first draw batch_dataset makes for it."""
+    return train_set.random_indices(np.random.RandomState([seed, int(number)]))
+
+
 class TrainerEvents(keras.callbacks.Callback):
     """Passes fit's events on to the Trainer, and stops fit when it stops."""
 
@@ -80,11 +91,11 @@ class TrainerEvents(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.trainer.after_step(logs or {})
-        self.model.stop_training = self.trainer.stopping
+        self.model.stop_training = self.trainer.ending_fit
 
     def on_epoch_end(self, epoch, logs=None):  # the end of a validation interval
         self.trainer.end_interval()
-        self.model.stop_training = self.trainer.stopping
+        self.model.stop_training = self.trainer.ending_fit
 
 
 class Trainer:
@@ -93,8 +104,8 @@ class Trainer:
 
     experiment: a sketchgen.experiment.Experiment; data: (train, valid, test)
     DataLoaders; settings: the run's RunSettings (seed, save_every,
-    precision); monitor: None, or what draws at each validation
-    (draw(model, step, writer))."""
+    precision, on_nonfinite); monitor: None, or what draws at each
+    validation (draw(model, step, writer))."""
 
     def __init__(self, experiment, hps, data, settings, strategy, chief, scratch_dir=None,
                  monitor=None):
@@ -104,31 +115,44 @@ class Trainer:
         self.strategy, self.chief, self.monitor = strategy, chief, monitor
         self.experiment, self.paths = experiment, experiment.paths
         with strategy.scope():
+            self.policy = nonfinite.NonfinitePolicy(settings.on_nonfinite)
             self.model = Seq2seqModel(hps, seed=self.seed, dtype=PRECISIONS[settings.precision])
-            self.model.compile(optimizer=make_optimizer(hps))
+            self.model.compile(optimizer=make_optimizer(hps, self.policy.state.lr_scale))
             self.model.optimizer.build(self.model.trainable_variables)
             self.best_valid_cost = tf.Variable(np.inf, dtype=tf.float64, trainable=False)
             self.best_step = tf.Variable(-1, dtype=tf.int64, trainable=False)
         if across_workers(strategy):
             fit_across_workers(self.model)
-        self.checkpoint = training_checkpoint(self.model, best_valid_cost=self.best_valid_cost,
-                                              best_step=self.best_step)
+        bookkeeping = dict(best_valid_cost=self.best_valid_cost, best_step=self.best_step)
+        self.checkpoint = training_checkpoint(self.model, nonfinite=self.policy.state,
+                                              **bookkeeping)
+        # Checkpoints written before the policy existed hold no state of it.
+        self.checkpoint_without_policy = training_checkpoint(self.model, **bookkeeping)
         # Only the chief writes where users look; other workers write to
         # their scratch folder (tf.distribute needs every worker to save).
         latest_dir = self.paths['latest'] if chief else os.path.join(scratch_dir, 'latest')
         self.manager = tf.train.CheckpointManager(self.checkpoint, latest_dir, max_to_keep=2)
         self.callback = TrainerEvents(self)
-        self.nan_step = None  # the step whose cost was NaN or inf
+        self.stop_message = None  # why the run stopped at a non-finite value
         self.interrupted = None  # the name of the signal received
+        self.replan = False  # a skipped batch ended the fit call: plan the rest again
+        self.rollback_due = False
+        self.notices = []  # lines to print once the fit call ends
         self.last_time, self.last_step = time.time(), 0
+        self.interval_steps = self.clipped_steps = 0  # this interval's applied, clipped steps
 
     @property
     def step(self):
+        """The run's step: the updates applied (Adam's iteration count)."""
         return int(self.model.optimizer.iterations.numpy())
 
     @property
     def stopping(self):
-        return self.nan_step is not None or self.interrupted is not None
+        return self.stop_message is not None or self.interrupted is not None
+
+    @property
+    def ending_fit(self):
+        return self.stopping or self.replan
 
     # Event files are made on first use, so a run refused before training
     # (a corrupt checkpoint) adds nothing to the experiment folder.
@@ -147,7 +171,10 @@ class Trainer:
 
     def restore(self, path):
         try:
-            self.checkpoint.restore(path).assert_existing_objects_matched()
+            names = tf.train.list_variables(path)
+            checkpoint = (self.checkpoint if any(name.startswith('nonfinite/') for name, _ in names)
+                          else self.checkpoint_without_policy)
+            checkpoint.restore(path).assert_existing_objects_matched()
         # IndexError: the reader's error for a truncated data file.
         except (tf.errors.OpError, ValueError, AssertionError, IndexError) as err:
             raise CheckpointError(f'{path}: cannot resume from this checkpoint (corrupt, or '
@@ -155,14 +182,64 @@ class Trainer:
 
     # -- fit's events --------------------------------------------------------
     def after_step(self, logs):
-        if not math.isfinite(float(logs['cost'])):
-            self.nan_step = self.step
-        elif self.step % LOG_EVERY == 0:
+        if logs['skipped']:
+            self.on_nonfinite(logs)
+            return
+        self.interval_steps += 1
+        self.clipped_steps += int(logs['clipped'])
+        if self.step % LOG_EVERY == 0:
             self.log_training(logs)
 
     def end_interval(self):
-        if not self.stopping:
+        if not self.ending_fit:  # the interval ran to its end
             self.validate()
+
+    def on_nonfinite(self, logs):
+        """A step whose update was not applied: its report, then the policy's decision."""
+        step = self.step
+        batch = step + self.policy.batch_offset
+        action = self.policy.decide(batch)
+        latest = self.manager.latest_checkpoint
+        if action == 'rollback' and latest is None:
+            action = 'stop'
+        values, svg = nonfinite.report(step, batch, logs, action, self.train_set,
+                                       batch_sketches(self.train_set, self.seed, batch))
+        path = (self.experiment.save_nonfinite_report(batch, values, svg) if self.chief
+                else 'the chief')
+        with self.train_writer.as_default(step=step):
+            tf.summary.scalar('nonfinite_steps', self.policy.events)
+        what = f'{", ".join(values["non_finite"])} NaN or inf at step {step} (batch {batch})'
+        self.replan = True
+        if action == 'skip':
+            self.notices.append(f'{what}: its update skipped, training goes on. Its sketches: '
+                                f'{path}')
+        elif action == 'rollback':
+            self.rollback_due = True
+            self.notices.append(f'{what}: {self.policy.burst()}. Its sketches: {path}')
+        elif self.policy.name == 'stop':
+            self.stop_message = f'{what}; stopped (--on_nonfinite stop). Its sketches: {path}'
+        else:
+            why = ('again after the rollback' if self.policy.rollbacks
+                   else 'with no checkpoint yet to roll back to')
+            self.stop_message = (f'{self.policy.burst()} {why}; stopped at step {step}. Each '
+                                 f'batch\'s sketches: {os.path.dirname(path)}/batch_NNNNNNN.json '
+                                 f'(this one: {path})')
+
+    def rollback(self):
+        """Back to the latest checkpoint, once, with the learning rate scaled
+        down; the stream of batches goes on where it was."""
+        self.rollback_due = False
+        next_batch, events = self.step + self.policy.batch_offset, self.policy.events
+        latest = self.manager.latest_checkpoint
+        self.restore(latest)
+        self.policy.rolled_back(self.step, next_batch, events)
+        self.interval_steps = self.clipped_steps = 0
+        self.last_time, self.last_step = time.time(), self.step
+        with self.train_writer.as_default(step=self.step):
+            tf.summary.scalar('rollbacks', self.policy.rollbacks)
+        print(f'Rolled back to step {self.step} ({latest}), learning rate x'
+              f'{nonfinite.ROLLBACK_LR_FACTOR:g} from here on; training goes on from batch '
+              f'{next_batch}', flush=True)
 
     def log_training(self, logs):
         """Training summaries at the global step, as Magenta (Keras' TensorBoard
@@ -171,7 +248,7 @@ class Trainer:
         with self.train_writer.as_default(step=self.step):
             for name in ('cost', 'r_cost', 'kl_cost'):
                 tf.summary.scalar(f'train_{name}', logs[name])
-            for name in ('lr', 'kl_weight'):
+            for name in ('lr', 'kl_weight', 'grad_norm'):
                 tf.summary.scalar(name, logs[name])
 
     def measure(self, data, step, split):
@@ -191,8 +268,13 @@ class Trainer:
         valid = self.measure(self.valid_set, step, VALID)
         cost = valid[self.best_on]['cost']
         if not math.isfinite(cost):
-            self.nan_step = step
+            self.stop_message = f'valid cost became NaN or inf at step {step}; stopped'
             return
+        with self.train_writer.as_default(step=step):
+            tf.summary.scalar('clipped_fraction', self.clipped_steps / max(self.interval_steps, 1))
+            tf.summary.scalar('nonfinite_steps', self.policy.events)
+            tf.summary.scalar('rollbacks', self.policy.rollbacks)
+        self.interval_steps = self.clipped_steps = 0
         scalars = dict(_scalars('valid', valid), steps_per_second=steps_per_second)
         sampled, mean = valid['sampled_z'], valid['mean_z']
         line = (f'step {step}: valid cost {sampled["cost"]:.4f} (r {sampled["r_cost"]:.4f}, '
@@ -249,7 +331,7 @@ class Trainer:
     def train(self, end_step):
         """Trains up to end_step in validation intervals (a partial first or
         last interval where the run starts or ends between boundaries).
-        Returns 'done', 'nan' or the signal's name."""
+        Returns 'done', 'nan' (see stop_message) or the signal's name."""
         # The progress line first, so it closes its line before validation prints.
         callbacks = ([progress.RunProgress(lambda: self.step, end_step), self.callback]
                      if self.chief else [self.callback])
@@ -257,10 +339,16 @@ class Trainer:
         try:
             with signals_to(self._on_signal):
                 while self.step < end_step and not self.stopping:
+                    self.replan = False
                     self.fit_intervals(end_step, callbacks)
+                    for line in self.notices:
+                        print(line, flush=True)
+                    self.notices = []
+                    if self.rollback_due:
+                        self.rollback()
         finally:
             self.train_writer.flush()
-        if self.nan_step is not None:
+        if self.stop_message is not None:
             return 'nan'
         if self.interrupted:
             self.save_latest()
@@ -279,7 +367,9 @@ class Trainer:
             intervals, steps = interval + whole, self.interval
         else:
             intervals, steps = interval + 1, stop - start
-        self.model.fit(batch_dataset(self.train_set, self.seed, start, stop, self.strategy),
+        offset = self.policy.batch_offset
+        self.model.fit(batch_dataset(self.train_set, self.seed, start + offset, stop + offset,
+                                     self.strategy),
                        initial_epoch=interval, epochs=intervals, steps_per_epoch=steps,
                        callbacks=callbacks, shuffle=False, verbose=0)
 

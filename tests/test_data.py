@@ -85,6 +85,32 @@ def test_preprocess_clamps_drops_long_sketches_and_sorts():
     np.testing.assert_array_equal(loader.strokes[3][2], [500, -500, 0])
 
 
+def test_sources_follow_the_sketches_through_filtering_and_sorting(tmp_path):
+    sketches = [np.full((n, 3), n, np.int16) for n in (7, 3, 12, 5)]
+    loader = DataLoader(sketches, batch_size=2, max_seq_length=10)
+    assert loader.sources == [1, 3, 0]  # where each kept sketch was, 12 points dropped
+    labelled = DataLoader(sketches, batch_size=2, max_seq_length=10, sources=list('abcd'))
+    assert labelled.sources == ['b', 'd', 'a']
+    # load_dataset: each sketch's file, split and index there, across files.
+    splits = [make_splits(seed) for seed in (1, 2)]
+    for name, split in zip(('x.npz', 'y.npz'), splits):
+        write_splits(tmp_path / name, **split)
+    train, valid, _, _ = load_dataset(str(tmp_path), loader_hps(['x.npz', 'y.npz']))
+    assert len(train.sources) == len(train.strokes) == 24
+    for (name, split, index), sketch in zip(train.sources + valid.sources,
+                                            train.strokes + valid.strokes):
+        raw = splits[('x.npz', 'y.npz').index(name)][split][index]
+        np.testing.assert_allclose(sketch[:, 0:2] * train.scale_factor, raw[:, 0:2], rtol=1e-5)
+
+
+def test_random_indices_are_the_sketches_random_batch_draws():
+    sketches = [np.full((n, 3), n, np.int16) for n in range(2, 12)]
+    loader = DataLoader(sketches, batch_size=4, max_seq_length=20, seed=5)
+    indices = loader.random_indices(np.random.RandomState(5))
+    batch, _, _ = loader.random_batch()
+    assert [len(s) for s in batch] == [len(loader.strokes[i]) for i in indices]
+
+
 def test_batch_is_stroke5_with_start_token_and_end_padding():
     sketches = [np.array([[1, 2, 0], [3, 4, 1]], np.float32),
                 np.array([[5, 6, 0], [7, 8, 0], [9, 10, 1]], np.float32)]

@@ -138,6 +138,43 @@ def compare_steps(out_path, data_dir):
         json.dump(result, f, indent=2)
 
 
+def skipped_step(out_path, data_dir):
+    """Mirrored steps on a good batch, on one where only the second
+    replica's half overflows, and on the good batch again: whether each was
+    skipped, the step after it, and whether the bad one changed any weight
+    or Adam state."""
+    mirrored = two_cpu_devices()
+    import numpy as np
+    import tensorflow as tf
+    import seq2seqVAE as S
+    import utils
+    from sketchgen import trainer as training
+    hps = S.get_default_hparams().parse(HPARAMS)
+    hps.data_set = ['b.npz']
+    train_set, _, _, hps = utils.load_dataset(data_dir, hps, seed=SEED)
+    with mirrored.scope():
+        model = S.Seq2seqModel(hps, seed=SEED)
+        model.compile(optimizer=S.make_optimizer(hps))
+        model.optimizer.build(model.trainable_variables)
+    good = next(iter(training.batch_dataset(train_set, SEED, 0, 1)))
+    strokes = good['strokes'].numpy()
+    strokes[-1, 1:, 0] = 1e30  # the last sketch: on the second replica
+    bad = dict(good, strokes=tf.constant(strokes))
+
+    def state():
+        return [v.numpy().copy() for v in model.trainable_variables + model.optimizer.variables]
+
+    result = []
+    for batch in (good, bad, good):
+        before = state()
+        data = tf.data.Dataset.from_tensors(batch)
+        logs = model.fit(data, verbose=0).history
+        result.append(dict(skipped=logs['skipped'][-1], step=int(model.optimizer.iterations.numpy()),
+                           unchanged=all(np.array_equal(a, b) for a, b in zip(before, state()))))
+    with open(out_path, 'w') as f:
+        json.dump(result, f)
+
+
 def replica_noise(strategy, hps, train_set):
     """Each replica's training costs on the same sketches (recurrent dropout
     and sampled z on) and its eps, from a model built with SEED."""
@@ -277,6 +314,16 @@ def validations(text):
 
 
 @pytest.mark.slow
+def test_mirrored_step_skips_a_batch_that_overflows_on_one_replica(data_dir, tmp_path):
+    run_script('skip', tmp_path / 'skip.json', data_dir)
+    with open(tmp_path / 'skip.json') as f:
+        good, bad, again = json.load(f)
+    assert (good['skipped'], good['step'], good['unchanged']) == (0, 1, False)
+    assert (bad['skipped'], bad['step'], bad['unchanged']) == (1, 1, True)
+    assert (again['skipped'], again['step'], again['unchanged']) == (0, 2, False)
+
+
+@pytest.mark.slow
 def test_multi_worker_trains_and_resumes_through_the_command(data_dir, tmp_path):
     """A chief and a worker on loopback train one epoch, then resume for a
     second; the same two epochs on one device."""
@@ -394,6 +441,8 @@ if __name__ == '__main__':
     mode, out, *rest = sys.argv[1:]
     if mode == 'steps':
         compare_steps(out, rest[0])
+    elif mode == 'skip':
+        skipped_step(out, rest[0])
     elif mode == 'train':  # python tests/test_distribute.py train WEIGHTS.npz ARGV...
         train_commands([(out, rest)])
     else:  # train-mirrored COMMANDS.json: [[weights_path, argv], ...]

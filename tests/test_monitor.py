@@ -106,6 +106,7 @@ def test_tensorboard_has_the_runs_hparams_and_settings(experiments):
     hparams = data.session_start_info.hparams
     assert hparams['dec_rnn_size'].number_value == 16 and hparams['data_set'].string_value == 'a.npz'
     assert hparams['seed'].number_value == SEED
+    assert hparams['on_nonfinite'].string_value == 'recover'  # the policy for NaN or inf steps
     text = {tag: values(run_events, tag)[0].item().decode() for tag in ('model_config', 'command_line')}
     config = json.loads(text['model_config'])
     assert config == json.loads((folder / 'logs' / 'model_config.json').read_text())

@@ -368,7 +368,8 @@ def test_checkpoint_of_another_configuration_is_refused(base, tmp_path):
 
 
 @pytest.mark.slow
-def test_nan_cost_stops_and_keeps_the_last_good_checkpoint(base, tmp_path):
+@pytest.mark.parametrize('policy', ['stop', 'recover'])
+def test_diverging_run_stops_and_keeps_the_last_good_checkpoint(base, tmp_path, policy):
     # A learning rate of 1e30 from step 20 on: the weights blow up at once.
     exp_dir = copy_experiment(base.exp_dir, tmp_path)
     paths = S.experiment_paths(exp_dir)
@@ -379,16 +380,24 @@ def test_nan_cost_stops_and_keeps_the_last_good_checkpoint(base, tmp_path):
         json.dump(config, f)
     with open(paths['best'], 'rb') as f:
         best = f.read()
-    message = one_line_error(run('--resume', exp_dir, '--epochs', 3))
-    match = re.search(r'cost became NaN or inf at step (\d+); stopped\. '
-                      r'Last good checkpoint: (\S+)$', message)
+    message = one_line_error(run('--resume', exp_dir, '--epochs', 3, '--on_nonfinite', policy))
+    if policy == 'stop':
+        pattern = (r'NaN or inf at step (\d+) \(batch \d+\); stopped \(--on_nonfinite stop\)\. '
+                   r'Its sketches: (\S+\.json)\. Last good checkpoint: (\S+)$')
+    else:  # every step after the first is non-finite: one rollback, then the same again
+        pattern = (r'again after the rollback; stopped at step (\d+)\. .*\(this one: (\S+\.json)\)\. '
+                   r'Last good checkpoint: (\S+)$')
+    match = re.search(pattern, message)
     assert match, message
     assert 2 * BATCHES < int(match.group(1)) < 3 * BATCHES
-    assert match.group(2) == latest_checkpoint(exp_dir) and match.group(2).endswith('ckpt-20')
+    assert os.path.dirname(match.group(2)) == paths['nonfinite']
+    with open(match.group(2)) as f:
+        assert json.load(f)['action'] == 'stop'
+    assert match.group(3) == latest_checkpoint(exp_dir) and match.group(3).endswith('ckpt-20')
     assert not glob.glob(os.path.join(paths['latest'], 'ckpt-2[1-9]*'))
     with open(paths['best'], 'rb') as f:
         assert f.read() == best
-    for name, value in checkpoint_values(match.group(2)).items():
+    for name, value in checkpoint_values(match.group(3)).items():
         if value.dtype.kind == 'f':
             assert np.isfinite(value).all(), name
 
@@ -502,6 +511,7 @@ def test_help_lists_every_flag():
     assert result.code == 0
     for flag in ('--data_dir', '--data_set', '--experiment_dir', '--epochs', '--hparams',
                  '--resume', '--max_steps', '--save_every', '--seed', '--evaluate',
-                 '--checkpoint', '--initial_epoch', '--strategy', '--precision'):
+                 '--checkpoint', '--initial_epoch', '--strategy', '--precision',
+                 '--on_nonfinite'):
         assert re.search(rf'^\s+{flag}\b', result.out, re.M), flag
     assert 'multi_worker' in result.out
