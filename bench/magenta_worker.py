@@ -390,6 +390,41 @@ def cmd_gradients(args):
          hparams=hps.values())
 
 
+def cmd_valid_costs(args):
+    """Magenta's evaluate_model on a checkpoint's valid set, with the eval
+    model its trainer builds (no dropout, is_training=1, KL weighed by
+    kl_weight_start): each batch's costs with eps fed from --eps
+    [num_batches, B, z_size], then --draws whole evaluations with Magenta's
+    own random eps, as its training log reports them."""
+    model_params = sketch_rnn_model.get_default_hparams()  # load_model() sets batch_size 1
+    with open(os.path.join(args.checkpoint, "model_config.json")) as f:
+        model_params.parse_json(f.read())
+    with contextlib.redirect_stdout(sys.stderr):
+        datasets = sketch_rnn_train.load_dataset(args.data_dir, model_params)
+    valid_set, hps, eval_hps = datasets[1], datasets[3], datasets[4]
+    sketch_rnn_train.reset_graph()
+    seed_all(args.seed)
+    sketch_rnn_model.Model(hps)
+    eval_model = sketch_rnn_model.Model(eval_hps, reuse=True)
+    sess = session(args.threads)
+    sess.run(tf.global_variables_initializer())
+    sketch_rnn_train.load_checkpoint(sess, args.checkpoint)
+    fetches = [eval_model.cost, eval_model.r_cost, eval_model.kl_cost]
+    eps = np.load(args.eps) if hps.conditional else None
+    per_batch = []
+    for i in range(valid_set.num_batches):
+        _, x, seq_len = valid_set.get_batch(i)
+        feed = {eval_model.input_data: x, eval_model.sequence_lengths: seq_len}
+        if eps is not None:
+            feed[eps_tensor(eval_model)] = eps[i]
+        per_batch.append([float(v) for v in sess.run(fetches, feed)])
+    draws = [[float(v) for v in sketch_rnn_train.evaluate_model(sess, eval_model, valid_set)]
+             for _ in range(args.draws)]
+    emit(event="valid_costs", per_batch=per_batch, draws=draws,
+         batch_size=eval_hps.batch_size, num_batches=valid_set.num_batches,
+         z_size=eval_hps.z_size, conditional=bool(hps.conditional))
+
+
 def cmd_train_series(args):
     """Magenta's train() loop on the batches and eps of --batches (npz: x
     [steps, B, T + 1, 5], seq_len [steps, B], eps [steps, B, z]), from the
@@ -473,6 +508,11 @@ COMMANDS = {
                     ("--kl_weight", dict(type=float, default=0.37)),
                     *int_options(adam_steps=3, threads=0),
                     ("--out", dict(required=True, help=".npz of every gradient"))],
+    cmd_valid_costs: [("--checkpoint", dict(required=True,
+                                            help="folder with model_config.json and checkpoint")),
+                      ("--data_dir", dict(required=True)),
+                      ("--eps", dict(default=None, help=".npy [num_batches, batch, z_size]")),
+                      *int_options(draws=50, seed=1, threads=0)],
     cmd_train_series: [("--batches", dict(required=True, help=".npz of x, seq_len, eps")),
                        ("--init", dict(default=None, help="checkpoint folder to start from")),
                        ("--save_init", dict(default=None, help="save the initial weights "

@@ -16,6 +16,12 @@ every gradient element of variables up to 4096 elements, 4096 seeded sample
 elements of larger ones with their indices) and <bundle>.<config>.json
 (scalars, each gradient's shape, norm and max |g|).  The batch itself is
 not stored (the data sets' licence): its indices, lengths and sum |x| are.
+
+Validation fixtures (tests/fixtures/validation_parity/<bundle>.json): for
+each bundle, Magenta's evaluate_model over the valid set with eps fed for
+every batch from sketchgen.model.validation_noise(NOISE_SEED, batch) (the
+eps our evaluate_costs draws), and DRAWS whole evaluations with Magenta's
+own random eps: their mean and spread.
 """
 import argparse
 import json
@@ -31,6 +37,8 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 from magenta_env import run_worker  # noqa: E402
 
+NOISE_SEED = 2026  # the validation fixtures' eps (sketchgen.model.validation_noise)
+DRAWS = 50
 BATCH_SIZE = 16
 KL_WEIGHT = 0.37
 ADAM_STEPS = 3
@@ -108,17 +116,54 @@ def make_fixture(bundle, config, data_dir, out_dir, scratch):
     return summary
 
 
+def make_validation_fixture(bundle, data_dir, out_dir, scratch):
+    from sketchgen.model import validation_noise  # TensorFlow: only this fixture needs it
+    with open(os.path.join(bundle, 'model_config.json')) as f:
+        model_config = json.load(f)
+    valid = sum((len(np.load(os.path.join(data_dir, name), encoding='latin1',
+                              allow_pickle=True)['valid']) for name in model_config['data_set']))
+    batch_size, z_size = model_config['batch_size'], model_config['z_size']
+    args = ['valid_costs', '--checkpoint', bundle, '--data_dir', data_dir, '--draws', DRAWS]
+    if model_config['conditional']:
+        eps = np.stack([validation_noise(NOISE_SEED, i, batch_size, z_size)
+                        for i in range(valid // batch_size)])
+        np.save(os.path.join(scratch, 'eps.npy'), eps)
+        args += ['--eps', os.path.join(scratch, 'eps.npy')]
+    record = run_worker(args)[-1]
+    per_batch = np.array(record['per_batch'])  # [batches, (cost, r_cost, kl_cost)]
+    draws = np.array(record['draws'])
+    name = os.path.basename(os.path.normpath(bundle))
+    summary = dict(bundle=name, noise_seed=NOISE_SEED, num_batches=len(per_batch),
+                   per_batch=per_batch.tolist(), fed_eps=dict(zip(
+                       ('cost', 'r_cost', 'kl_cost'), per_batch.mean(0).tolist())),
+                   draws=dict(count=len(draws), mean=draws.mean(0).tolist(),
+                              std=draws.std(0, ddof=1).tolist()))
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, f'{name}.json'), 'w') as f:
+        json.dump(summary, f, indent=1, sort_keys=True)
+    return summary
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--reference', default=os.path.join(ROOT, '..', 'shared', 'reference'))
     p.add_argument('--data_dir', default=os.path.join(ROOT, '..', 'shared', 'datasets'))
     p.add_argument('--out', default=os.path.join(ROOT, 'tests', 'fixtures', 'training_parity'))
+    p.add_argument('--validation_out',
+                   default=os.path.join(ROOT, 'tests', 'fixtures', 'validation_parity'))
+    p.add_argument('--only', choices=('training', 'validation'), default=None)
     args = p.parse_args(argv)
     bundles = sorted(os.path.join(args.reference, b) for b in os.listdir(args.reference)
                      if os.path.exists(os.path.join(args.reference, b, 'model_config.json')))
     os.makedirs(args.out, exist_ok=True)
-    for bundle in bundles:
+    for bundle in bundles if args.only != 'training' else ():
+        with tempfile.TemporaryDirectory() as scratch:
+            s = make_validation_fixture(bundle, args.data_dir, args.validation_out, scratch)
+        print(f"{s['bundle']} validation: cost with fed eps {s['fed_eps']['cost']:.6f}, "
+              f"{s['draws']['count']} draws {s['draws']['mean'][0]:.6f} "
+              f"+- {s['draws']['std'][0]:.6f}", flush=True)
+    for bundle in bundles if args.only != 'validation' else ():
         for config in DROPOUT:
             with tempfile.TemporaryDirectory() as scratch:
                 s = make_fixture(bundle, config, args.data_dir, args.out, scratch)
