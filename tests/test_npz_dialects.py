@@ -29,7 +29,7 @@ from tiny import TINY_HPARAMS, loader_hps
 
 import seq2seqVAE_sample
 from sketchgen.safe_npz import NpzReader
-from utils import SPLITS, load_dataset, load_sketch
+from utils import SPLITS, SketchDataError, load_dataset, load_sketch
 
 SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / 'shared' / 'datasets'
 REAL_FILES = sorted(SHARED_DATASETS.glob('*.npz')) if SHARED_DATASETS.is_dir() else []
@@ -268,6 +268,20 @@ def test_float32_object_arrays_numeric_arrays_and_scalars_load(tmp_path):
              grid=np.arange(12.0).reshape(4, 3),
              scalars=sketch_array([np.float64(1.5), np.int16(-3), 7]))
     assert_same_as_np_load(tmp_path / 'b.npz')
+
+
+def test_an_empty_array_in_protocol_2_reads_and_is_named(tmp_path):
+    """Its empty bytes are __builtin__.bytes(); the loader then names the sketch."""
+    sketches = random_splits(np.int16, False)['train']
+    sketches[1] = np.zeros((0, 3), np.int16)
+    member = pickled_member(lambda a: py3_pickle(a, 2, NUMPY_1))(sketch_array(sketches))
+    assert b'__builtin__\nbytes\n' in member
+    with zipfile.ZipFile(tmp_path / 'd.npz', 'w') as archive:
+        for split in SPLITS:
+            archive.writestr(f'{split}.npy', member)
+    assert_same_as_np_load(tmp_path / 'd.npz')
+    with pytest.raises(SketchDataError, match=r'd.npz: train\[1\] is empty'):
+        load_dataset(str(tmp_path), loader_hps('d.npz'))
 
 
 def loaded(data_dir, name):
