@@ -429,13 +429,15 @@ def cmd_train_series(args):
     """Magenta's train() loop on the batches and eps of --batches (npz: x
     [steps, B, T + 1, 5], seq_len [steps, B], eps [steps, B, z]), from the
     trainable weights of --init, or from a fresh initialisation (--seed)
-    saved as a checkpoint folder --save_init; Adam starts fresh."""
+    saved as a checkpoint folder --save_init; Adam starts fresh.  With
+    --save_weights, the weights after update k (k in --weight_steps) go to
+    step-k.npz there, under Magenta's variable names."""
     hps = sketch_rnn_model.get_default_hparams()
     if args.init:
         with open(os.path.join(args.init, "model_config.json")) as f:
             hps.parse_json(f.read())
     hps.parse(args.hparams)
-    hps.is_training = 1
+    hps.is_training = True  # a bool, as model_config.json (--save_init) must hold it
     feeds = np.load(args.batches)
     sketch_rnn_train.reset_graph()
     seed_all(args.seed)
@@ -452,6 +454,7 @@ def cmd_train_series(args):
         tf.train.Saver(tf.trainable_variables(), save_relative_paths=True).save(
             sess, os.path.join(args.save_init, "vector"), global_step=0,
             write_meta_graph=False)
+    weight_steps = {int(k) for k in args.weight_steps.split(",") if k}
     for step in range(len(feeds["x"])):
         feed = {model.input_data: feeds["x"][step],
                 model.sequence_lengths: feeds["seq_len"][step],
@@ -464,6 +467,10 @@ def cmd_train_series(args):
         emit(event="step", step=step, cost=float(cost), r_cost=float(r_cost),
              kl_cost=float(kl_cost), lr=learning_rate(hps, step),
              kl_weight=kl_weight(hps, step))
+        if args.save_weights and step + 1 in weight_steps:
+            variables = tf.trainable_variables()
+            np.savez(os.path.join(args.save_weights, f"step-{step + 1}.npz"),
+                     **{v.op.name: a for v, a in zip(variables, sess.run(variables))})
 
 
 # ----------------------------------------------------------------------------
@@ -517,6 +524,9 @@ COMMANDS = {
                        ("--init", dict(default=None, help="checkpoint folder to start from")),
                        ("--save_init", dict(default=None, help="save the initial weights "
                                             "here, as a checkpoint folder")),
+                       ("--save_weights", dict(default=None, help="folder: the trainable "
+                                               "weights after the updates --weight_steps")),
+                       ("--weight_steps", dict(default="", help="e.g. 1,2,8")),
                        ("--hparams", dict(default="")), *COMMON],
 }
 

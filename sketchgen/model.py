@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from sketchgen.adam import MagentaAdam
 from sketchgen.cells import make_cell, run_rnn
 
 
@@ -402,9 +403,10 @@ def apply_where(finite, optimizer, grads, variables):
 
 
 def make_optimizer(hps, lr_scale=None):
-    """Adam (TF1's epsilon) on Magenta's learning-rate schedule (times
-    lr_scale, a variable, when given), gradients clipped by value."""
-    return keras.optimizers.Adam(
+    """Adam as Magenta's TF1 optimizer computes it (sketchgen.adam), on
+    Magenta's learning-rate schedule (times lr_scale, a variable, when
+    given), gradients clipped by value."""
+    return MagentaAdam(
         learning_rate=LearningRateSchedule(hps.learning_rate, hps.decay_rate,
                                            hps.min_learning_rate, lr_scale),
         epsilon=1e-8, clipvalue=hps.grad_clip)

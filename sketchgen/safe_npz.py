@@ -3,7 +3,8 @@
 QuickDraw's sketch-rnn files hold object arrays, which numpy stores as
 pickles, and `np.load(allow_pickle=True)` runs whatever a pickle calls.
 Here an object array is unpickled by an unpickler that can only build numpy
-arrays, dtypes and scalars; anything else it asks for is refused.  Numeric
+arrays, dtypes and scalars, and the bytes inside them as Python 3's pickle
+writes bytes at protocol 2; anything else it asks for is refused.  Numeric
 arrays are read by numpy itself with pickles off.
 """
 import pickle
@@ -18,6 +19,39 @@ from sketchgen.messages import one_line
 # Reached through public objects: numpy moved these from numpy.core to numpy._core.
 _RECONSTRUCT = np.ndarray.__reduce__(np.zeros(0))[0]
 _SCALAR = np.float64(0).__reduce__()[0]
+# Python 3's pickle writes `bytes` at protocols 0-2 (which numpy before 1.17
+# used, for Python 2's sake) as _codecs.encode(the bytes as latin-1 text,
+# 'latin1'), and empty bytes as __builtin__.bytes().  CPython spells it
+# 'latin1'; 'latin-1' is the same codec.
+LATIN1 = ('latin1', 'latin-1')
+
+
+def _refused(asked_for):
+    return NpzError(f"refused: the file's pickled data asks for {asked_for}, "
+                    'which a sketch data set never needs')
+
+
+def _describe(args):
+    """A call's arguments for a message: the first (the data) by its type, the
+    others (an encoding) as text, cut short, if text."""
+    return ', '.join(repr(a[:20]) if type(a) is str and i else type(a).__name__
+                     for i, a in enumerate(args))
+
+
+def _latin1_bytes(*args):
+    """_codecs.encode as pickle calls it for bytes: (text, 'latin1') only."""
+    if len(args) == 2 and type(args[0]) is str and type(args[1]) is str and args[1] in LATIN1:
+        return args[0].encode('latin-1')
+    raise _refused(f'_codecs.encode({_describe(args)})')
+
+
+def _empty_bytes(*args):
+    """__builtin__.bytes as pickle calls it for b'': without arguments."""
+    if args:
+        raise _refused(f'__builtin__.bytes({_describe(args)})')
+    return b''
+
+
 # What numpy's pickles of arrays of numbers name: Python 2 files (QuickDraw's)
 # and numpy 1 say numpy.core, numpy 2 says numpy._core.
 ALLOWED = {
@@ -27,6 +61,8 @@ ALLOWED = {
        for module in ('numpy.core.multiarray', 'numpy._core.multiarray')},
     **{(module, 'scalar'): _SCALAR
        for module in ('numpy.core.multiarray', 'numpy._core.multiarray')},
+    ('_codecs', 'encode'): _latin1_bytes,
+    ('__builtin__', 'bytes'): _empty_bytes,
 }
 _READ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
 
@@ -36,8 +72,7 @@ class _ArrayUnpickler(pickle.Unpickler):
         try:
             return ALLOWED[module, name]
         except KeyError:
-            raise NpzError(f"refused: the file's pickled data asks for {module}.{name}, "
-                           'which a sketch data set never needs') from None
+            raise _refused(f'{module}.{name}') from None
 
 
 class NpzReader:

@@ -1,16 +1,15 @@
-"""Reading .npz files never runs code from them, and reads numpy's own files
-(int16, float, Python 2 latin1 pickles as QuickDraw's) as np.load does."""
+"""Reading .npz files never runs code from them: a pickle that asks for
+anything but numpy's arrays, dtypes and scalars and the bytes inside them
+is refused in one line (tests/test_npz_dialects.py: what is read)."""
 import builtins
 import io
 import os
 import pickle
 import struct
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
-from needs import needs
 from random_sketches import random_splits, sketch_array, write_npz_with, write_splits
 from tiny import loader_hps
 
@@ -18,8 +17,6 @@ import utils
 from sketchgen.safe_npz import NpzError, NpzReader
 from utils import SketchDataError, load_dataset, load_sketch
 
-SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / 'shared' / 'datasets'
-REAL_FILES = sorted(SHARED_DATASETS.glob('*.npz')) if SHARED_DATASETS.is_dir() else []
 
 
 class RunsCode:
@@ -64,6 +61,14 @@ READERS = {  # (reader of the file at path, the split it reads code from)
 }
 
 
+def npy_member(payload, length=8):
+    """An object-array .npy: numpy's header, then `payload` as its pickle."""
+    member = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        member, {'descr': '|O', 'fortran_order': False, 'shape': (length,)})
+    return member.getvalue() + payload
+
+
 def write_member_call(path, split, call, marker):
     """Not inside an object array: each member is the pickled call itself."""
     with zipfile.ZipFile(path, 'w') as archive:
@@ -96,96 +101,77 @@ def test_an_extra_array_is_never_unpickled(tmp_path):
 
 
 # ---------------------------------------------------------------------------
-# numpy's own files read as np.load reads them
+# Near misses of what genuine files ask for: Python 3's pickle stores bytes
+# at protocol 2 as _codecs.encode(text, 'latin1') and b'' as
+# __builtin__.bytes(); nothing else of the kind is admitted.
 
 
-def assert_same_as_np_load(path):
-    with NpzReader(path) as ours, np.load(path, allow_pickle=True, encoding='latin1') as theirs:
-        assert sorted(ours.files) == sorted(theirs.files)
-        for key in theirs.files:
-            mine, want = ours[key], theirs[key]
-            assert (mine.dtype, mine.shape) == (want.dtype, want.shape)
-            if want.dtype != object:
-                np.testing.assert_array_equal(mine, want)
-                continue
-            for a, b in zip(mine, want):
-                assert type(a) is type(b) and np.asarray(a).dtype == np.asarray(b).dtype
-                np.testing.assert_array_equal(a, b)
+def call_pickle(module, name, *args):
+    """A pickle of the call module.name(*args), as a hand-made file holds it."""
+    return (pickle.PROTO + b'\x02' + pickle.GLOBAL + f'{module}\n{name}\n'.encode()
+            + pickle.dumps(args, protocol=3)[2:-1] + pickle.REDUCE + pickle.STOP)
 
 
-def py2_pickle(obj):
-    """`obj` pickled as Python 2's numpy wrote it: protocol 2, byte strings
-    as Python 2 str (BINSTRING, read back with latin1) and numpy.core names."""
-
-    class Py2Pickler(pickle._Pickler):
-        dispatch = pickle._Pickler.dispatch.copy()
-
-        def save_str(self, text):
-            self.save_bytes(text.encode('latin1'))
-
-        def save_bytes(self, data):
-            if len(data) < 256:
-                self.write(pickle.SHORT_BINSTRING + bytes([len(data)]) + data)
-            else:
-                self.write(pickle.BINSTRING + struct.pack('<i', len(data)) + data)
-            self.memoize(data)
-
-        dispatch[str] = save_str
-        dispatch[bytes] = save_bytes
-
-    out = io.BytesIO()
-    Py2Pickler(out, protocol=2).dump(obj)
-    return out.getvalue().replace(b'numpy._core.multiarray\n', b'numpy.core.multiarray\n')
+NEAR_MISSES = {  # name: (module, name, args, what the refusal names)
+    'another encoding': ('_codecs', 'encode', ('x', 'utf-8'), "_codecs.encode(str, 'utf-8')"),
+    'a bytes-to-bytes codec': ('_codecs', 'encode', ('eJwDAAAAAAE=', 'base64'),
+                               "_codecs.encode(str, 'base64')"),
+    'an alias of latin-1': ('_codecs', 'encode', ('x', 'iso-8859-1'),
+                            "_codecs.encode(str, 'iso-8859-1')"),
+    'the default encoding': ('_codecs', 'encode', ('x',), '_codecs.encode(str)'),
+    'an error handler': ('_codecs', 'encode', ('x', 'latin1', 'strict'),
+                         "_codecs.encode(str, 'latin1', 'strict')"),
+    'a bytes argument': ('_codecs', 'encode', (b'x', 'latin1'), "_codecs.encode(bytes, 'latin1')"),
+    'a list argument': ('_codecs', 'encode', (['x'], 'latin1'), "_codecs.encode(list, 'latin1')"),
+    'a non-text encoding': ('_codecs', 'encode', ('x', ['latin1']), '_codecs.encode(str, list)'),
+    '_codecs.decode': ('_codecs', 'decode', (b'x', 'latin1'), '_codecs.decode'),
+    'codecs.encode': ('codecs', 'encode', ('x', 'latin1'), 'codecs.encode'),
+    'bytes of a list': ('__builtin__', 'bytes', ([120],), '__builtin__.bytes(list)'),
+    'bytes of text': ('__builtin__', 'bytes', ('x', 'latin1'), "__builtin__.bytes(str, 'latin1')"),
+    'builtins.bytes': ('builtins', 'bytes', (), 'builtins.bytes'),
+    'builtins.eval': ('builtins', 'eval', ('1',), 'builtins.eval'),
+    '__builtin__.getattr': ('__builtin__', 'getattr', ('x', 'upper'), '__builtin__.getattr'),
+}
 
 
-def npy_member(payload, length=8):
-    """An object-array .npy: numpy's header, then `payload` as its pickle."""
-    member = io.BytesIO()
-    np.lib.format.write_array_header_1_0(
-        member, {'descr': '|O', 'fortran_order': False, 'shape': (length,)})
-    return member.getvalue() + payload
-
-
-def write_py2_npz(path, splits):
+@pytest.mark.parametrize('case', NEAR_MISSES)
+def test_near_misses_of_the_bytes_calls_are_refused(tmp_path, case):
+    module, name, args, asked_for = NEAR_MISSES[case]
+    path = tmp_path / 'near.npz'
     with zipfile.ZipFile(path, 'w') as archive:
-        for split, sketches in splits.items():
-            archive.writestr(f'{split}.npy',
-                             npy_member(py2_pickle(sketch_array(sketches)), len(sketches)))
+        for split in utils.SPLITS:
+            archive.writestr(f'{split}.npy', npy_member(call_pickle(module, name, *args)))
+    with pytest.raises(SketchDataError) as err:
+        load_dataset(str(tmp_path), loader_hps('near.npz'))
+    assert_refused(err, path, asked_for)
 
 
-def wide_splits(dtype):
-    """Six sketches a split, offsets up to 300: beyond int8, as QuickDraw's."""
-    return random_splits(3, (6, 6, 6), lengths=(3, 30), spread=300, dtype=dtype)
+def test_protocol_5_which_no_numpy_writer_uses_is_refused(tmp_path):
+    array = sketch_array(random_splits(0, (8,))['train'])
+    with zipfile.ZipFile(tmp_path / 'p5.npz', 'w') as archive:
+        for split in utils.SPLITS:
+            archive.writestr(f'{split}.npy', npy_member(pickle.dumps(array, protocol=5)))
+    with pytest.raises(SketchDataError) as err:
+        load_dataset(str(tmp_path), loader_hps('p5.npz'))
+    frombuffer = array[0].__reduce_ex__(5)[0]
+    assert_refused(err, tmp_path / 'p5.npz', f'{frombuffer.__module__}.{frombuffer.__name__}')
 
 
-def test_python2_latin1_pickles_load_as_np_load_reads_them(tmp_path):
-    splits = wide_splits(np.int16)
-    write_py2_npz(tmp_path / 'py2.npz', splits)
-    assert b'numpy.core.multiarray' in (tmp_path / 'py2.npz').read_bytes()
-    assert_same_as_np_load(tmp_path / 'py2.npz')
-    with NpzReader(tmp_path / 'py2.npz') as data:
-        for split, sketches in splits.items():
-            for got, want in zip(data[split], sketches):
-                assert got.dtype == np.int16
-                np.testing.assert_array_equal(got, want)
-
-
-@pytest.mark.parametrize('dtype', [np.int16, np.int32, np.float32, np.float64])
-def test_numpy_object_arrays_load_as_np_load_reads_them(tmp_path, dtype):
-    write_splits(tmp_path / 'a.npz', **wide_splits(dtype))
-    assert_same_as_np_load(tmp_path / 'a.npz')
-
-
-def test_numeric_arrays_and_scalars_load(tmp_path):
-    np.savez(tmp_path / 'b.npz', grid=np.arange(12.0).reshape(4, 3),
-             scalars=sketch_array([np.float64(1.5), np.int16(-3), 7]))
-    assert_same_as_np_load(tmp_path / 'b.npz')
-
-
-@needs(REAL_FILES, '../shared/datasets is absent')
-@pytest.mark.parametrize('path', REAL_FILES, ids=[p.name for p in REAL_FILES])
-def test_real_quickdraw_style_files_load_as_np_load_reads_them(path):
-    assert_same_as_np_load(path)
+@pytest.mark.parametrize('encoding', [b'utf-8', b'utf_16', b'rot13'])
+def test_a_genuine_protocol_2_file_with_another_encoding_is_refused(tmp_path, encoding):
+    """The kanji sets' dialect with one thing changed: the encoding of the bytes."""
+    array = sketch_array(random_splits(0, (8,))['train'])
+    latin1 = pickle.BINUNICODE + struct.pack('<I', 6) + b'latin1'
+    genuine = pickle.dumps(array, protocol=2)
+    assert genuine.count(latin1) == 1  # memoized: every inner array's bytes reuse it
+    member = npy_member(genuine.replace(
+        latin1, pickle.BINUNICODE + struct.pack('<I', len(encoding)) + encoding))
+    with zipfile.ZipFile(tmp_path / 'near.npz', 'w') as archive:
+        for split in utils.SPLITS:
+            archive.writestr(f'{split}.npy', member)
+    with pytest.raises(SketchDataError) as err:
+        load_sketch(f'{tmp_path / "near.npz"}:train:0')
+    assert_refused(err, tmp_path / 'near.npz', f'_codecs.encode(str, {encoding.decode()!r})')
 
 
 def test_an_npy_file_is_not_an_npz(tmp_path):
