@@ -14,6 +14,7 @@ DEFAULT_EPOCHS = 20
 DEFAULT_SAMPLES = 5  # sketches per row of the grid drawn at each validation
 DEFAULT_PRECISION = 'float32'
 DEFAULT_STRATEGY = 'default'
+DEFAULT_LENGTH_BUCKETS = False  # Magenta's batches: every one max_seq_len steps
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +34,7 @@ class RunSettings:
     checkpoint: typing.Optional[str] = None  # weights a new run started from
     initial_epoch: int = 0
     strategy: str = DEFAULT_STRATEGY
+    length_buckets: bool = DEFAULT_LENGTH_BUCKETS  # batches of similar lengths, cut short
     command: str = ''                # the command line, for the record
     imported_from: typing.Optional[str] = None  # a model written by --import, not trained here
 
@@ -106,7 +108,8 @@ def new_run_settings(args, hps, seed, num_batches, command):
         experiment_dir=args.experiment_dir, epochs=epochs, max_steps=args.max_steps,
         hparams=args.hparams, samples=_given(args.samples, DEFAULT_SAMPLES),
         precision=_given(args.precision, DEFAULT_PRECISION), checkpoint=args.checkpoint,
-        initial_epoch=args.initial_epoch, strategy=args.strategy, command=command)
+        initial_epoch=args.initial_epoch, strategy=args.strategy,
+        length_buckets=_given(args.length_buckets, DEFAULT_LENGTH_BUCKETS), command=command)
 
 
 def resumed_settings(args, recorded, num_batches):
@@ -138,7 +141,8 @@ def check_resume_matches(args, hps, settings, flags_path):
               if value != recorded[name]]
     if args.data_set and npz_names(args.data_set) != hps.data_set:
         differ.append(('--data_set', npz_names(args.data_set), hps.data_set))
-    own = {'seed': args.seed, 'save_every': args.save_every}
+    own = {'seed': args.seed, 'save_every': args.save_every,
+           'length_buckets': args.length_buckets}
     if args.checkpoint:
         own.update(checkpoint=args.checkpoint, initial_epoch=args.initial_epoch)
     differ += [(f'--{name}', value, getattr(settings, name)) for name, value in own.items()

@@ -24,30 +24,38 @@ from sketchgen.checkpoints import training_checkpoint
 from sketchgen.distribute import across_workers, fit_across_workers
 from sketchgen.errors import CheckpointError, WriteError
 from sketchgen.hparams import PRECISIONS
+from sketchgen.length_buckets import LengthBucketedBatches
 from sketchgen.messages import first_line
 from sketchgen.model import Seq2seqModel, evaluate_costs, make_optimizer
 
 LOG_EVERY = 20  # steps between training summaries, as Magenta
 
 
-def batch_dataset(train_set, seed, start_step, end_step, strategy=None):
+def batch_dataset(train_set, seed, start_step, end_step, strategy=None, length_buckets=False):
     """Batches for global steps [start_step, end_step): the batch of step k
     depends only on (seed, k), so a resumed run sees the same batches; the
-    next batch is prepared while the current one trains.
+    next batch is prepared while the current one trains.  length_buckets:
+    batches of similar lengths, each cut to its length bucket
+    (sketchgen.length_buckets), whose number of steps the dataset leaves
+    unknown, so that the training step is traced once for all of them.
 
     With several replicas (a tf.distribute strategy) the batch of step k is
     still the global batch of batch_size sketches: every worker makes it and
     keeps its own replicas' consecutive slices of batch_size / replicas."""
     hps_len = train_set.max_seq_length
+    bucketed = LengthBucketedBatches(train_set, seed) if length_buckets else None
 
     def make_batch(step):
-        train_set.rng.seed([seed, int(step)])
-        _, x, seq_len = train_set.random_batch()
+        if bucketed:
+            _, x, seq_len = bucketed.batch(int(step))
+        else:
+            train_set.rng.seed([seed, int(step)])
+            _, x, seq_len = train_set.random_batch()
         return x, seq_len.astype(np.int32)
 
     def to_inputs(step):
         x, seq_len = tf.numpy_function(make_batch, [step], (tf.float32, tf.int32))
-        x.set_shape([train_set.batch_size, hps_len + 1, 5])
+        x.set_shape([train_set.batch_size, None if bucketed else hps_len + 1, 5])
         seq_len.set_shape([train_set.batch_size])
         return dict(strokes=x, seq_len=seq_len)
 
@@ -61,7 +69,8 @@ def batch_dataset(train_set, seed, start_step, end_step, strategy=None):
 
         def own_slices(inputs):  # -> one element per local replica, in order
             return {name: tf.reshape(value[first:first + local * per_replica],
-                                     [local, per_replica] + value.shape[1:].as_list())
+                                     [local, per_replica] + [-1 if size is None else size
+                                                             for size in value.shape[1:]])
                     for name, value in inputs.items()}
 
         return (tf.data.Dataset.range(start_step, end_step).map(to_inputs)
@@ -92,17 +101,19 @@ class Trainer:
 
     experiment: a sketchgen.experiment.Experiment; data: (train, valid, test)
     DataLoaders; settings: the run's RunSettings (seed, save_every,
-    precision); monitor: None, or what draws at each validation
+    precision, length_buckets); monitor: None, or what draws at each validation
     (draw(model, step, writer))."""
 
     def __init__(self, experiment, hps, data, settings, strategy, chief, scratch_dir=None,
                  monitor=None):
         self.hps, self.seed, self.interval = hps, settings.seed, settings.save_every
+        self.length_buckets = settings.length_buckets
         self.train_set, self.valid_set, self.test_set = data
         self.strategy, self.chief, self.monitor = strategy, chief, monitor
         self.experiment, self.paths = experiment, experiment.paths
         with strategy.scope():
-            self.model = Seq2seqModel(hps, seed=self.seed, dtype=PRECISIONS[settings.precision])
+            self.model = Seq2seqModel(hps, seed=self.seed, dtype=PRECISIONS[settings.precision],
+                                      length_buckets=self.length_buckets)
             self.model.compile(optimizer=make_optimizer(hps))
             self.model.optimizer.build(self.model.trainable_variables)
             self.best_valid_cost = tf.Variable(np.inf, dtype=tf.float64, trainable=False)
@@ -264,7 +275,8 @@ class Trainer:
             intervals, steps = interval + whole, self.interval
         else:
             intervals, steps = interval + 1, stop - start
-        self.model.fit(batch_dataset(self.train_set, self.seed, start, stop, self.strategy),
+        self.model.fit(batch_dataset(self.train_set, self.seed, start, stop, self.strategy,
+                                     self.length_buckets),
                        initial_epoch=interval, epochs=intervals, steps_per_epoch=steps,
                        callbacks=callbacks, shuffle=False, verbose=0)
 
