@@ -17,6 +17,7 @@ import tempfile
 from sketchgen import cli
 from sketchgen.errors import SketchGenError, UsageError, WriteError
 from sketchgen.hparams import PRECISIONS
+from sketchgen.length_buckets import BUCKET_STEPS
 from sketchgen.run_settings import (BEST_ON, DEFAULT_DATA_DIR, DEFAULT_DATA_SET, DEFAULT_EPOCHS,
                                     DEFAULT_EXPERIMENT_DIR, DEFAULT_ON_NONFINITE,
                                     DEFAULT_PRECISION, DEFAULT_SAMPLES, DEFAULT_STRATEGY,
@@ -68,6 +69,11 @@ def parse_args(argv=None):
                    help='the validation cost that picks the best weights: sampled_z, '
                         "Magenta's (z drawn from the posterior for every batch; the default), "
                         'or mean_z (z at the posterior mean); both are logged')
+    p.add_argument('--length_buckets', action='store_true', default=None,
+                   help='train on batches of sketches of similar length, the decoder run only '
+                        'to the longest one\'s end (rounded up to a multiple of '
+                        f'{BUCKET_STEPS}); validation unchanged (default: off, Magenta\'s '
+                        "full-length batches; with --resume: the run's own)")
     p.add_argument('--precision', choices=tuple(PRECISIONS),
                    help='bfloat16: networks in bfloat16, weights, z and losses in float32 '
                         f"(default: {DEFAULT_PRECISION}; with --resume: the run's own)")
@@ -211,8 +217,10 @@ def train(args, experiment, hps, settings, data, strategy, chief, scratch):
         monitor.write_run_summary(experiment.paths['tensorboard'], experiment.folder, hps,
                                   trainer.step, settings.command, experiment.paths['config'],
                                   seed=settings.seed, precision=settings.precision,
-                                  on_nonfinite=settings.on_nonfinite)
-    print(f'Experiment {experiment.folder}: {data[0].num_batches} batches an epoch, '
+                                  on_nonfinite=settings.on_nonfinite,
+                                  length_buckets=settings.length_buckets)
+    buckets = ' of similar lengths' if settings.length_buckets else ''
+    print(f'Experiment {experiment.folder}: {data[0].num_batches} batches{buckets} an epoch, '
           f'validating every {settings.save_every} steps, training to step {settings.end_step}')
 
     outcome = trainer.train(settings.end_step)

@@ -10,6 +10,8 @@ Magenta's own prints are sent to stderr.
 Subcommands:
   train_steps  time Magenta training steps (sess.run of the train op)
   train_curve  train with Magenta's loop and evaluate the valid set every K
+               (each eval's loop_seconds: the loop's wall clock so far, batches
+               and steps, evaluations left out)
   evaluate     time Magenta's evaluate_model (its eval model) on the valid set
   init_checkpoint  save a freshly initialised model as a checkpoint folder
   sample       time Magenta's sample() on a checkpoint folder
@@ -194,7 +196,7 @@ def cmd_train_curve(args):
     emit(event="setup", **info)
     hps = model.hps
 
-    def evaluate(updates, last, recent):
+    def evaluate(updates, last, recent, loop_seconds):
         t0 = time.perf_counter()
         cost, r_cost, kl_cost = sketch_rnn_train.evaluate_model(
             sess, eval_model, valid_set)
@@ -211,18 +213,21 @@ def cmd_train_curve(args):
              train_kl_cost=last["kl_cost"] if last else None,
              train_cost_avg=statistics.fmean(recent) if recent else None,
              lr=last["lr"] if last else None,
+             loop_seconds=loop_seconds,
              eval_seconds=time.perf_counter() - t0)
 
-    evaluate(0, None, [])
+    evaluate(0, None, [], 0.0)
     recent, last = [], None
-    t_train = 0.0
+    t_train = t_loop = 0.0
     for _ in range(args.steps):
+        t0 = time.perf_counter()
         step, last, dt = train_one(sess, model, train_set)
+        t_loop += time.perf_counter() - t0
         t_train += dt
         recent.append(last["cost"])
         updates = step + 1  # global_step after this update
         if updates % args.eval_every == 0 or updates == args.steps:
-            evaluate(updates, last, recent)
+            evaluate(updates, last, recent, t_loop)
             recent = []
     emit(event="summary", steps=args.steps, train_seconds=t_train,
          peak_rss_mb=peak_rss_mb())

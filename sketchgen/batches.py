@@ -74,7 +74,8 @@ class DataLoader:
         for sketch in self.strokes:
             sketch[:, 0:2] /= self.scale_factor
 
-    def _get_batch_from_indices(self, indices):
+    def augmented_sketches(self, indices):
+        """Copies of the sketches at `indices`, randomly scaled and augmented."""
         batch = []
         for i in indices:
             sketch = self.random_scale(self.strokes[i])
@@ -82,6 +83,10 @@ class DataLoader:
                 sketch = augment_strokes(
                     sketch, self.augment_stroke_prob, self.rng)
             batch.append(sketch)
+        return batch
+
+    def _get_batch_from_indices(self, indices):
+        batch = self.augmented_sketches(indices)
         seq_len = np.array([len(sketch) for sketch in batch], dtype=int)
         return batch, self.pad_batch(batch, self.max_seq_length), seq_len
 

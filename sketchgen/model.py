@@ -43,10 +43,17 @@ def batch_mean(x, batch_size=None):
     return tf.reduce_mean(tf.reshape(x, [-1, batch_size * tf.size(x[0])]), 1)
 
 
-def reconstruction_loss(params, target, mask_pen_loss=False, batch_size=None):
+def padded_mean(x, steps):
+    """Mean of x [B, T] as if padded with zeros to [B, steps] (steps >= T)."""
+    return tf.reduce_sum(x) / tf.cast(tf.shape(x)[0] * steps, x.dtype)
+
+
+def reconstruction_loss(params, target, mask_pen_loss=False, batch_size=None, max_seq_len=None):
     """L_R of the paper (eq. 9): offset loss L_s, zero after the sketch ends,
     plus pen-state loss L_p (also masked when evaluating with masking); the
-    mean is over batch x max_seq_len, as Magenta divides (see batch_mean)."""
+    mean is over batch x max_seq_len, as Magenta divides (see batch_mean).
+    max_seq_len: a batch cut short of it (length buckets) is still divided
+    by batch x max_seq_len, so the steps it skips count zero."""
     x1, x2 = target[..., 0:1], target[..., 1:2]
     pen_target = target[..., 2:5]
     density = bivariate_normal(x1, x2, params['mu1'], params['mu2'], params['sigma1'],
@@ -58,6 +65,8 @@ def reconstruction_loss(params, target, mask_pen_loss=False, batch_size=None):
                                                        logits=params['pen_logits'])
     if mask_pen_loss:
         pen_loss *= not_ended
+    if max_seq_len is not None:
+        return padded_mean(offset_loss + pen_loss, max_seq_len)
     return batch_mean(offset_loss + pen_loss, batch_size)
 
 
@@ -122,12 +131,16 @@ class Seq2seqModel(keras.Model):
     """Sketch-RNN VAE.  Inputs: a dict with `strokes` [B, max_seq_len + 1, 5],
     stroke-5 batches starting with the (0, 0, 1, 0, 0) token, and `seq_len` [B].
     dtype='mixed_bfloat16' runs the networks in bfloat16 with float32 weights;
-    z, the mixture and the losses stay float32 (the default is all float32)."""
+    z, the mixture and the losses stay float32 (the default is all float32).
+    length_buckets: training batches may stop short of max_seq_len
+    (sketchgen.length_buckets); train_step divides their reconstruction loss
+    by batch x max_seq_len all the same, Magenta's normaliser."""
 
-    def __init__(self, hps, seed=None, **kwargs):
+    def __init__(self, hps, seed=None, length_buckets=False, **kwargs):
         super().__init__(**kwargs)
         policy = self.dtype_policy
         self.hps = hps
+        self.length_buckets = length_buckets
         self.num_mixture = hps.num_mixture
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.compiled_functions = {}  # see cached_function
@@ -301,14 +314,16 @@ class Seq2seqModel(keras.Model):
         return self.mixture(tf.cast(output, tf.float32)), mu, presig
 
     def compute_costs(self, x, seq_len, training=False, use_mean_z=False, mask_pen_loss=False,
-                      eps=None, batch_size=None):
+                      eps=None, batch_size=None, max_seq_len=None):
         """(r_cost, kl_cost) of the batch; with batch_size, x holds several
-        batches of batch_size sketches and each gets its own costs, [N / batch_size]."""
+        batches of batch_size sketches and each gets its own costs, [N / batch_size].
+        max_seq_len: x may stop short of it (see reconstruction_loss)."""
         params, mu, presig = self(dict(strokes=x, seq_len=seq_len), training=training,
                                   use_mean_z=use_mean_z, eps=eps)
         # Magenta masks the pen loss of models built with is_training=False.
         r_cost = reconstruction_loss(params, tf.cast(x[:, 1:], tf.float32),
-                                     mask_pen_loss or not self.hps.is_training, batch_size)
+                                     mask_pen_loss or not self.hps.is_training, batch_size,
+                                     max_seq_len)
         if self.hps.conditional:
             kl_cost = kl_loss(mu, presig, self.hps.kl_tolerance, batch_size)
         else:
@@ -320,7 +335,9 @@ class Seq2seqModel(keras.Model):
         step = self.optimizer.iterations
         kl_weight = kl_weight_at(self.hps, step)
         with tf.GradientTape() as tape:
-            r_cost, kl_cost = self.compute_costs(x, seq_len, training=True, eps=eps)
+            r_cost, kl_cost = self.compute_costs(
+                x, seq_len, training=True, eps=eps,
+                max_seq_len=self.hps.max_seq_len if self.length_buckets else None)
             cost = r_cost + kl_weight * kl_cost
             # Under tf.distribute each replica sees batch/N sketches; gradients
             # are summed across replicas, so scale to match one device.

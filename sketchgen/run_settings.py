@@ -19,6 +19,7 @@ DEFAULT_STRATEGY = 'default'
 BEST_ON = ('sampled_z', 'mean_z')
 NONFINITE_POLICIES = ('recover', 'stop')  # see sketchgen.nonfinite
 DEFAULT_ON_NONFINITE = 'recover'
+DEFAULT_LENGTH_BUCKETS = False  # Magenta's batches: every one max_seq_len steps
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +40,7 @@ class RunSettings:
     initial_epoch: int = 0
     strategy: str = DEFAULT_STRATEGY
     best_on: str = BEST_ON[0]        # which validation cost picks the best weights
+    length_buckets: bool = DEFAULT_LENGTH_BUCKETS  # batches of similar lengths, cut short
     command: str = ''                # the command line, for the record
     imported_from: typing.Optional[str] = None  # a model written by --import, not trained here
     on_nonfinite: str = DEFAULT_ON_NONFINITE  # what a NaN or inf step does
@@ -115,7 +117,8 @@ def new_run_settings(args, hps, seed, num_batches, command):
         precision=_given(args.precision, DEFAULT_PRECISION), checkpoint=args.checkpoint,
         initial_epoch=args.initial_epoch, strategy=args.strategy,
         best_on=_given(args.best_on, BEST_ON[0]), command=command,
-        on_nonfinite=_given(args.on_nonfinite, DEFAULT_ON_NONFINITE))
+        on_nonfinite=_given(args.on_nonfinite, DEFAULT_ON_NONFINITE),
+        length_buckets=_given(args.length_buckets, DEFAULT_LENGTH_BUCKETS))
 
 
 def resumed_settings(args, recorded, num_batches):
@@ -149,7 +152,8 @@ def check_resume_matches(args, hps, settings, flags_path):
               if value != recorded[name]]
     if args.data_set and npz_names(args.data_set) != hps.data_set:
         differ.append(('--data_set', npz_names(args.data_set), hps.data_set))
-    own = {'seed': args.seed, 'save_every': args.save_every, 'best_on': args.best_on}
+    own = {'seed': args.seed, 'save_every': args.save_every, 'best_on': args.best_on,
+           'length_buckets': args.length_buckets}
     if args.checkpoint:
         own.update(checkpoint=args.checkpoint, initial_epoch=args.initial_epoch)
     differ += [(f'--{name}', value, getattr(settings, name)) for name, value in own.items()

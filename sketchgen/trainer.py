@@ -25,6 +25,7 @@ from sketchgen.checkpoints import training_checkpoint
 from sketchgen.distribute import across_workers, fit_across_workers
 from sketchgen.errors import CheckpointError, WriteError
 from sketchgen.hparams import PRECISIONS
+from sketchgen.length_buckets import LengthBucketedBatches
 from sketchgen.messages import first_line
 from sketchgen.model import Seq2seqModel, evaluate_costs, make_optimizer
 
@@ -33,27 +34,33 @@ VALID, TEST = 0, 1  # which split's validation noise (see Trainer.measure)
 _DRAWING = threading.Lock()  # a batch is drawn whole: an ended fit's prefetch may still draw
 
 
-def batch_dataset(train_set, seed, start_step, end_step, strategy=None):
+def batch_dataset(train_set, seed, start_step, end_step, strategy=None, length_buckets=False):
     """The run's batches number [start_step, end_step): batch k depends only
     on (seed, k), so a resumed run sees the same batches; the next batch is
     prepared while the current one trains.  Batch k trains step k until a
     non-finite step is skipped (sketchgen.nonfinite: the Trainer's
-    batch_offset).
+    batch_offset).  length_buckets: batches of similar lengths, each cut to
+    its length bucket (sketchgen.length_buckets), whose number of steps the
+    dataset leaves unknown, so that the training step is traced once for all.
 
     With several replicas (a tf.distribute strategy) batch k is still the
     global batch of batch_size sketches: every worker makes it and keeps its
     own replicas' consecutive slices of batch_size / replicas."""
     hps_len = train_set.max_seq_length
+    bucketed = LengthBucketedBatches(train_set, seed) if length_buckets else None
 
     def make_batch(step):
         with _DRAWING:
-            train_set.rng.seed([seed, int(step)])
-            _, x, seq_len = train_set.random_batch()
+            if bucketed:
+                _, x, seq_len = bucketed.batch(int(step))
+            else:
+                train_set.rng.seed([seed, int(step)])
+                _, x, seq_len = train_set.random_batch()
         return x, seq_len.astype(np.int32)
 
     def to_inputs(step):
         x, seq_len = tf.numpy_function(make_batch, [step], (tf.float32, tf.int32))
-        x.set_shape([train_set.batch_size, hps_len + 1, 5])
+        x.set_shape([train_set.batch_size, None if bucketed else hps_len + 1, 5])
         seq_len.set_shape([train_set.batch_size])
         return dict(strokes=x, seq_len=seq_len)
 
@@ -67,7 +74,8 @@ def batch_dataset(train_set, seed, start_step, end_step, strategy=None):
 
         def own_slices(inputs):  # -> one element per local replica, in order
             return {name: tf.reshape(value[first:first + local * per_replica],
-                                     [local, per_replica] + value.shape[1:].as_list())
+                                     [local, per_replica] + [-1 if size is None else size
+                                                             for size in value.shape[1:]])
                     for name, value in inputs.items()}
 
         return (tf.data.Dataset.range(start_step, end_step).map(to_inputs)
@@ -76,9 +84,11 @@ def batch_dataset(train_set, seed, start_step, end_step, strategy=None):
     return strategy.distribute_datasets_from_function(worker_dataset)
 
 
-def batch_sketches(train_set, seed, number):
-    """Where in train_set.strokes the sketches of batch `number` are: the
-    first draw batch_dataset makes for it."""
+def batch_sketches(train_set, seed, number, length_buckets=False):
+    """Where in train_set.strokes the sketches of batch `number` are, as
+    batch_dataset draws them."""
+    if length_buckets:
+        return LengthBucketedBatches(train_set, seed).indices(int(number))
     return train_set.random_indices(np.random.RandomState([seed, int(number)]))
 
 
@@ -104,19 +114,21 @@ class Trainer:
 
     experiment: a sketchgen.experiment.Experiment; data: (train, valid, test)
     DataLoaders; settings: the run's RunSettings (seed, save_every,
-    precision, on_nonfinite); monitor: None, or what draws at each
-    validation (draw(model, step, writer))."""
+    precision, on_nonfinite, length_buckets); monitor: None, or what draws at
+    each validation (draw(model, step, writer))."""
 
     def __init__(self, experiment, hps, data, settings, strategy, chief, scratch_dir=None,
                  monitor=None):
         self.hps, self.seed, self.interval = hps, settings.seed, settings.save_every
         self.best_on = settings.best_on  # the validation cost that picks the best weights
+        self.length_buckets = settings.length_buckets
         self.train_set, self.valid_set, self.test_set = data
         self.strategy, self.chief, self.monitor = strategy, chief, monitor
         self.experiment, self.paths = experiment, experiment.paths
         with strategy.scope():
             self.policy = nonfinite.NonfinitePolicy(settings.on_nonfinite)
-            self.model = Seq2seqModel(hps, seed=self.seed, dtype=PRECISIONS[settings.precision])
+            self.model = Seq2seqModel(hps, seed=self.seed, dtype=PRECISIONS[settings.precision],
+                                      length_buckets=self.length_buckets)
             self.model.compile(optimizer=make_optimizer(hps, self.policy.state.lr_scale))
             self.model.optimizer.build(self.model.trainable_variables)
             self.best_valid_cost = tf.Variable(np.inf, dtype=tf.float64, trainable=False)
@@ -203,7 +215,8 @@ class Trainer:
         if action == 'rollback' and latest is None:
             action = 'stop'
         values, svg = nonfinite.report(step, batch, logs, action, self.train_set,
-                                       batch_sketches(self.train_set, self.seed, batch))
+                                       batch_sketches(self.train_set, self.seed, batch,
+                                                      self.length_buckets))
         path = (self.experiment.save_nonfinite_report(batch, values, svg) if self.chief
                 else 'the chief')
         with self.train_writer.as_default(step=step):
@@ -369,7 +382,7 @@ class Trainer:
             intervals, steps = interval + 1, stop - start
         offset = self.policy.batch_offset
         self.model.fit(batch_dataset(self.train_set, self.seed, start + offset, stop + offset,
-                                     self.strategy),
+                                     self.strategy, self.length_buckets),
                        initial_epoch=interval, epochs=intervals, steps_per_epoch=steps,
                        callbacks=callbacks, shuffle=False, verbose=0)
 
