@@ -67,13 +67,14 @@ def overflowing_batches(numbers):
     make = training.batch_dataset
     bad = tf.constant(sorted(numbers), tf.int64)
 
-    def batches(train_set, seed, start, end, strategy=None):
+    def batches(train_set, seed, start, end, strategy=None, length_buckets=False):
         def spoil(number, inputs):
             factor = tf.where(tf.reduce_any(tf.equal(number, bad)), OVERFLOW, 1.0)
             return dict(inputs, strokes=inputs['strokes'] * [factor, factor, 1, 1, 1])
 
         return tf.data.Dataset.zip(tf.data.Dataset.range(start, end),
-                                   make(train_set, seed, start, end, strategy)).map(spoil)
+                                   make(train_set, seed, start, end, strategy,
+                                        length_buckets)).map(spoil)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(training, 'batch_dataset', batches)
