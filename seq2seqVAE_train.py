@@ -22,7 +22,7 @@ import tensorflow as tf
 import keras
 
 import utils
-from sketchgen import atomic, monitor, runs
+from sketchgen import atomic, monitor, quality, runs
 from sketchgen.cli import Tee, fail, failing_on, write_or_fail
 from sketchgen.distribute import fit_across_workers, is_chief, make_strategy
 from sketchgen.experiments import lock_experiment, new_experiment_dir
@@ -171,6 +171,9 @@ def evaluate(exp_dir, data_dir=None):
             costs = S.evaluate_costs(model, data, mask_pen_loss=masked)
             print(f'{name}{" (pen loss masked)" if masked else ""}: cost {costs["cost"]:.4f} '
                   f'r_cost {costs["r_cost"]:.4f} kl_cost {costs["kl_cost"]:.4f}')
+    score = quality.score(model, data_dir or flags['data_dir'], test_set.scale_factor)
+    if score is not None:  # several data sets, or one that labels its sketches
+        print('\n'.join(score.lines()))
 
 
 def start_weights(model, path):
