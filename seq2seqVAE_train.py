@@ -117,6 +117,7 @@ def evaluate(folder, data_dir=None):
     """Valid and test costs of the best weights: Magenta's (z drawn, with the
     noise the run validated them with), at the posterior mean, and with the
     pen loss masked after each sketch's end."""
+    from sketchgen import quality
     from sketchgen.experiment import Experiment  # TensorFlow from here on
     from sketchgen.loading import load_dataset
     from sketchgen.model import evaluate_costs
@@ -133,6 +134,9 @@ def evaluate(folder, data_dir=None):
             costs = evaluate_costs(model, data, noise_seed=noise, **options)
             print(f'{name}{label}: cost {costs["cost"]:.4f} r_cost {costs["r_cost"]:.4f} '
                   f'kl_cost {costs["kl_cost"]:.4f}')
+    score = quality.score(model, data_dir or settings.data_dir, test_set.scale_factor)
+    if score is not None:  # several data sets, or one that labels its sketches
+        print('\n'.join(score.lines()))
 
 
 # --------------------------------------------------------------------------

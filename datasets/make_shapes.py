@@ -4,7 +4,10 @@ Circles, squares, triangles, stars and two-stroke crosses of random size,
 rotation, aspect and hand jitter; 15-60 points each, offsets in pixels.
 Keys train/valid/test hold object arrays of int16 (N, 3) arrays of
 (dx, dy, pen_lifted), like the sketch-rnn files, so every tool that reads
-those reads this. The seed is fixed: running it again gives the same data.
+those reads this. train_labels/valid_labels/test_labels hold each sketch's
+shape, an index into label_names (the loader ignores these keys; the
+recognisability score, sketchgen/quality.py, reads them). The seed is
+fixed: running it again gives the same data.
 
     python datasets/make_shapes.py
 """
@@ -80,9 +83,11 @@ def to_stroke3(polylines):
 
 
 def random_sketch(rng):
-    """One jittered, rotated, stretched shape with 15-60 points."""
+    """(one jittered, rotated, stretched shape with 15-60 points, its index
+    in SHAPES)."""
     while True:
-        polylines = SHAPES[rng.integers(len(SHAPES))](rng)
+        label = rng.integers(len(SHAPES))
+        polylines = SHAPES[label](rng)
         angle = rng.uniform(0, 2 * np.pi)
         rotation = np.array([[np.cos(angle), -np.sin(angle)],
                              [np.sin(angle), np.cos(angle)]])
@@ -97,21 +102,28 @@ def random_sketch(rng):
             lines.append(drawn[np.concatenate([[True], moved])])
         sketch = to_stroke3(lines)
         if MIN_POINTS <= len(sketch) <= MAX_POINTS:
-            return sketch
+            return sketch, label
+
+
+def arrays():
+    """{key: array} of the file: the three splits, each split's labels and
+    label_names."""
+    rng = np.random.default_rng(SEED)
+    splits, labels = {}, {}
+    for split, size in SPLIT_SIZES.items():
+        sketches = np.empty(size, dtype=object)  # ragged, like QuickDraw
+        labels[f'{split}_labels'] = np.empty(size, dtype=np.uint8)
+        for i in range(size):
+            sketches[i], labels[f'{split}_labels'][i] = random_sketch(rng)
+        splits[split] = sketches
+    return dict(splits, **labels, label_names=np.array([shape.__name__ for shape in SHAPES]))
 
 
 def main():
-    rng = np.random.default_rng(SEED)
-    splits = {}
-    for split, size in SPLIT_SIZES.items():
-        sketches = np.empty(size, dtype=object)  # ragged, like QuickDraw
-        for i in range(size):
-            sketches[i] = random_sketch(rng)
-        splits[split] = sketches
-    np.savez_compressed(OUTPUT, **splits)
-    print(f'wrote {OUTPUT}: ' + ', '.join(
-        f'{split} {len(s)}' for split, s in splits.items())
-        + f', {os.path.getsize(OUTPUT) // 1024} KiB')
+    made = arrays()
+    np.savez_compressed(OUTPUT, **made)
+    print(f'wrote {OUTPUT}: ' + ', '.join(f'{split} {len(made[split])}' for split in SPLIT_SIZES)
+          + f', {os.path.getsize(OUTPUT) // 1024} KiB')
 
 
 if __name__ == '__main__':

@@ -82,6 +82,14 @@ def _read_npz(path, source):
             for split in SPLITS}
 
 
+def read_data_set(data_dir, name):
+    """(path, name for messages, {split: sketches}) of data set file `name`
+    in data_dir (a QuickDraw category is downloaded there first), every
+    sketch checked; SketchDataError naming the file otherwise."""
+    path, source = _fetch(os.fspath(data_dir), name)
+    return path, source, _read_npz(path, source)
+
+
 def load_dataset(data_dir, hps, seed=None):
     """Loads hps.data_set from data_dir (a folder or an http(s) URL).
 
@@ -129,8 +137,7 @@ def _read_splits(data_dir, names):
     splits = {split: [] for split in SPLITS}
     sources = {split: [] for split in SPLITS}
     for name in names:
-        path, source = _fetch(data_dir, name)
-        file_splits = _read_npz(path, source)
+        _, source, file_splits = read_data_set(data_dir, name)
         for split in SPLITS:
             splits[split] += file_splits[split]
             sources[split] += [(name, split, i) for i in range(len(file_splits[split]))]
