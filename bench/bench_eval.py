@@ -14,11 +14,9 @@ over ours) and each side's peak RSS.
 """
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
-from common import CONFIGS, DATA_SET, print_json  # noqa: E402
+import common
+from common import CONFIGS, DATA_SET, print_json
 
 
 

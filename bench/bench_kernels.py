@@ -13,17 +13,12 @@ scan's time over each kernel's.
 import argparse
 import functools
 import json
-import os
 import statistics
-import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [ROOT, os.path.join(ROOT, 'tests')]
-
-import seq2seqVAE as S  # noqa: E402  (sets TensorFlow's options first)
-import tensorflow as tf  # noqa: E402
-from test_kernels import scanned_rnn  # noqa: E402
+import seq2seqVAE as S  # first: it sets TensorFlow's CPU options
+import tensorflow as tf
+from sketchgen.cells import scan_rnn
 
 
 def compiled_step(run, cell, inputs):
@@ -50,7 +45,7 @@ def bench(kind, hps, rounds):
     runs = {'kernel': compiled_step(S.run_rnn, cell, inputs),
             'kernel_xla': compiled_step(functools.partial(S.run_rnn, jit_compile=True), cell,
                                         inputs),
-            'scan': compiled_step(scanned_rnn, cell, inputs)}
+            'scan': compiled_step(scan_rnn, cell, inputs)}
     times = {name: [] for name in runs}
     for step in runs.values():
         step()  # trace and warm up

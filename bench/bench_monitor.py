@@ -18,17 +18,15 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import seq2seqVAE as S  # noqa: E402  (sets TensorFlow's CPU options first)
-import tensorflow as tf  # noqa: E402
+import seq2seqVAE as S  # first: it sets TensorFlow's CPU options
+import tensorflow as tf
 
-import utils  # noqa: E402
-from sketchgen import monitor  # noqa: E402
-from sketchgen.run_settings import DEFAULT_SAMPLES  # noqa: E402
+import utils
+from sketchgen import monitor
+from sketchgen.run_settings import DEFAULT_SAMPLES
 
 MAGENTA_SAVE_EVERY = 500
 

@@ -21,12 +21,10 @@ is 100x) as JSON lines and a markdown table.
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
-from common import ROOT, print_json  # noqa: E402
+import common
+from common import ROOT, print_json
 
 LSTM_SHEEP = os.path.join(ROOT, '..', 'shared', 'reference', 'lstm_sheep')
 MODELS = {'lstm': '', 'layer_norm': 'dec_model=layer_norm', 'hyper': 'dec_model=hyper',

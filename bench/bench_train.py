@@ -23,13 +23,11 @@ see the same number of sketches and the same batch shapes.
 """
 import argparse
 import os
-import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
-from common import CONFIGS, DATA_SET, print_json  # noqa: E402
+import common
+from common import CONFIGS, DATA_SET, print_json
 
 FULL_SEQ_LEN = 250  # aaron_sheep's longest sketch
 SCALING_POINTS = ('50x250', '100x250', '200x250', '400x250', '100x125')

@@ -32,7 +32,6 @@ def load_ours(data_dir, hparams):
     Magenta's defaults + hparams (max_seq_len: the data's longest sketch).
     A training batch may hold more sketches than the valid and test splits,
     which then get smaller batches, as in Magenta, where they have none."""
-    sys.path.insert(0, ROOT)
     import seq2seqVAE as S
     import utils
     hps = S.get_default_hparams().parse(hparams)
@@ -75,7 +74,6 @@ def add_side_by_side_options(parser, configs):
 def magenta_env(args):
     """Environment overrides for Magenta's worker from --magenta_tf_settings;
     imports seq2seqVAE (and so TensorFlow) in this process."""
-    sys.path[:0] = [ROOT, HERE]
     import seq2seqVAE as S
     from magenta_env import tf_settings
     return tf_settings(S.TF_CPU_SETTINGS, args.magenta_tf_settings == 'ours')
@@ -101,7 +99,6 @@ def run_ours(script, worker_args):
 
 def run_magenta(worker_args, env_overrides, timeout=None):
     """bench/magenta_worker.py *worker_args in its own process -> its summary."""
-    sys.path.insert(0, HERE)
     from magenta_env import run_worker
     return summary_of(run_worker(list(map(str, worker_args)), timeout=timeout,
                                  env_overrides=env_overrides))

@@ -26,7 +26,6 @@ own random eps: their mean and spread.
 import argparse
 import json
 import os
-import sys
 import tempfile
 import zlib
 
@@ -34,7 +33,6 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
 from magenta_env import run_worker  # noqa: E402
 
 NOISE_SEED = 2026  # the validation fixtures' eps (sketchgen.model.validation_noise)

@@ -35,7 +35,6 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 from common import DATA_DIR, ROOT, print_json  # noqa: E402
 

@@ -38,7 +38,6 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path[:0] = [ROOT, HERE]
 import seq2seqVAE as S  # noqa: E402  (before TensorFlow)
 import tensorflow as tf  # noqa: E402
 import utils  # noqa: E402

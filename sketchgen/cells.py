@@ -304,6 +304,23 @@ def run_rnn(cell, seq, state, static=None, keep_masks=None, feature_major=False,
     return (hidden if feature_major else _batch_major(hidden)), final
 
 
+def scan_rnn(cell, seq, state, static=None, keep_masks=None, feature_major=False,
+             jit_compile=False, keep_activations=True):
+    """run_rnn's contract, by tf.scan over cell.step, autodiff doing the
+    backward pass: the reference the kernels are held equal to
+    (tests/test_kernels.py, bench/bench_kernels.py), many times slower.
+    jit_compile and keep_activations, which change only how run_rnn's loops
+    run, are ignored."""
+    elems = [tf.transpose(cell.project_inputs(seq, static), [1, 0, 2])]
+    if keep_masks is not None:
+        elems.append(tf.transpose(keep_masks, [0, 2, 1]))
+    states = tf.scan(lambda prev, x: cell.step(x[0], prev, x[1] if keep_masks is not None else None),
+                     tuple(elems), initializer=tuple(state))
+    hidden = cell.output(states)  # [T, B, H]
+    return (tf.transpose(hidden, [0, 2, 1] if feature_major else [1, 0, 2]),
+            tuple(s[-1] for s in states))
+
+
 def _feature_major(seq):
     """[B, T, F] -> the kernels' layout [T, F, B]."""
     return tf.transpose(seq, [1, 2, 0])

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from sketchgen import loading, raster, safe_npz, sampling
 from sketchgen.batches import DataLoader
-from sketchgen.strokes import SketchDataError, to_big_strokes, to_normal_strokes
+from sketchgen.strokes import SketchDataError, pen_runs, to_big_strokes, to_normal_strokes
 
 IMAGE_SIZE = 28       # pixels of the square renders the classifier reads
 CONFIDENCE = 0.9      # the least probability of a recognised sketch's class
@@ -98,8 +98,9 @@ def is_empty(strokes):
     """Fewer than MIN_POINTS points, or no pen-down line of any length."""
     if len(strokes) < MIN_POINTS:
         return True
-    lines, _ = raster.pen_lines(strokes)
-    return not any(len(line) > 1 and np.ptp(line, axis=0).any() for line in lines)
+    points, _ = raster.pen_points(strokes)
+    return not any(stop - start > 1 and np.ptp(points[start:stop], axis=0).any()
+                   for start, stop, _ in pen_runs(strokes))
 
 
 def rasters(sketches):

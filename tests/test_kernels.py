@@ -7,24 +7,10 @@ import tensorflow as tf
 
 import seq2seqVAE as S
 from sketchgen import model as model_module
+from sketchgen.cells import scan_rnn
 from test_model import random_batch, small_hps
 
 KERNEL_CELLS = ('layer_norm', 'hyper')
-
-
-def scanned_rnn(cell, seq, state, static=None, keep_masks=None, feature_major=False,
-                jit_compile=False, keep_activations=True):
-    """run_rnn's contract, by tf.scan over cell.step (autodiff does the
-    backward pass); jit_compile and keep_activations, which change only how
-    run_rnn's loops run, are ignored."""
-    elems = [tf.transpose(cell.project_inputs(seq, static), [1, 0, 2])]
-    if keep_masks is not None:
-        elems.append(tf.transpose(keep_masks, [0, 2, 1]))
-    states = tf.scan(lambda prev, x: cell.step(x[0], prev, x[1] if keep_masks is not None else None),
-                     tuple(elems), initializer=tuple(state))
-    hidden = cell.output(states)  # [T, B, H]
-    return (tf.transpose(hidden, [0, 2, 1] if feature_major else [1, 0, 2]),
-            tuple(s[-1] for s in states))
 
 
 def randomize(weights, rng):
@@ -72,7 +58,7 @@ def test_kernel_matches_autodiff_of_the_cell(kind, inputs, masked, jit_compile):
             loss = sum(tf.reduce_sum(t * w) for t, w in zip((hidden,) + final, loss_weights))
         return [hidden, *final] + tape.gradient(loss, watched + cell.trainable_variables)
 
-    ours, theirs = outputs_and_grads(S.run_rnn), outputs_and_grads(scanned_rnn)
+    ours, theirs = outputs_and_grads(S.run_rnn), outputs_and_grads(scan_rnn)
     assert len(ours) == 1 + len(state) + len(watched) + len(cell.trainable_variables)
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
@@ -89,7 +75,7 @@ def test_model_gradients_match_the_scanned_cells(monkeypatch):
     # One span: each span's shapes are a trace of the kernel.
     monkeypatch.setattr(model_module, 'ENCODER_SEGMENTS', 1)
     results = []
-    for run in (S.run_rnn, scanned_rnn):
+    for run in (S.run_rnn, scan_rnn):
         monkeypatch.setattr(model_module, 'run_rnn', run)
         keras.utils.set_random_seed(12)
         model = S.Seq2seqModel(hps, seed=12, dtype='float64')
@@ -143,7 +129,7 @@ def test_sampler_step_matches_the_cell(kind, conditional):
     for t in range(steps):
         state, h = advance(points[:, t], state, shared, weights)
         outputs.append(h)
-    expected, _ = scanned_rnn(model.decoder, points, model.initial_state(z, num), z)
+    expected, _ = scan_rnn(model.decoder, points, model.initial_state(z, num), z)
     np.testing.assert_allclose(tf.stack(outputs, 1), expected, rtol=0, atol=1e-12)
 
 
@@ -182,5 +168,5 @@ def test_a_trace_for_any_batch_serves_a_decoder_only_model(kind):
             loss = tf.reduce_sum(hidden)
         return tape.gradient(loss, [seq] + cell.trainable_variables)
 
-    for ours, autodiff in zip(decoder_only_gradients(S.run_rnn), decoder_only_gradients(scanned_rnn)):
+    for ours, autodiff in zip(decoder_only_gradients(S.run_rnn), decoder_only_gradients(scan_rnn)):
         np.testing.assert_allclose(ours, autodiff, rtol=0, atol=1e-10)
