@@ -215,8 +215,8 @@ def load_sketch_js(path, **overrides):
     info, arrays, num_mixture = read_model(path)
     if 'initial_state' in info:  # our decoder-only models start from zeros
         raise SketchJSError(
-            f'{path}: a conditional model exported at one z (info.initial_state); a '
-            'decoder-only model cannot start from that state: load the model it came from')
+            f'{path}: a conditional model exported at one z (info.initial_state) does not '
+            'import; only decoder-only exports do: use the experiment folder it came from')
     output_kernel, output_bias, w_xh, w_hh, bias = arrays
     hps = get_default_hparams()
     name = str(info.get('name') or os.path.basename(path).split('.')[0])
