@@ -8,6 +8,7 @@ writes bytes at protocol 2; anything else it asks for is refused.  Numeric
 arrays are read by numpy itself with pickles off.
 """
 import pickle
+import warnings
 import zipfile
 import zlib
 
@@ -24,6 +25,9 @@ _SCALAR = np.float64(0).__reduce__()[0]
 # 'latin1'), and empty bytes as __builtin__.bytes().  CPython spells it
 # 'latin1'; 'latin-1' is the same codec.
 LATIN1 = ('latin1', 'latin-1')
+# numpy's advice to save a Python 2 file again: such files are a dialect
+# read here on purpose, and the advice is not the user's to act on.
+PYTHON2_HEADER_WARNING = 'Reading `.npy` or `.npz` file required additional header parsing'
 
 
 def _refused(asked_for):
@@ -101,7 +105,8 @@ class NpzReader:
 
     def __getitem__(self, key):
         try:
-            with self.zip.open(self.members[key]) as member:
+            with self.zip.open(self.members[key]) as member, warnings.catch_warnings():
+                warnings.filterwarnings('ignore', PYTHON2_HEADER_WARNING, UserWarning)
                 return _read_array(member, key)
         except NpzError:
             raise

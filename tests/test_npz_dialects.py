@@ -263,6 +263,13 @@ def test_npz_reader_reads_what_np_load_reads(tmp_path, dialect, dtype):
                 np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.filterwarnings('error')
+def test_a_python2_file_loads_without_numpys_advice_to_save_it_again(tmp_path):
+    write_dialect(tmp_path / 'd.npz', 'python 2 numpy (Windows), 3-D', np.int16)
+    with NpzReader(tmp_path / 'd.npz') as data:
+        assert all(len(data[split]) for split in SPLITS)
+
+
 def test_float32_object_arrays_numeric_arrays_and_scalars_load(tmp_path):
     float32 = [s.astype(np.float32) for s in random_splits(np.float64, False)['train']]
     np.savez(tmp_path / 'b.npz', float32=sketch_array(float32),
