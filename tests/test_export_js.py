@@ -197,26 +197,34 @@ def server(tmp_path):
 
 
 @needs_node
+def chromium_dom(url, tmp_path, virtual_ms):
+    """(the DOM of the page at `url` after `virtual_ms` of headless Chromium's
+    virtual time, its title), in a fresh profile under tmp_path."""
+    profile = tmp_path / 'profile'
+    profile.mkdir()
+    run = subprocess.run(
+        [CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
+         '--no-first-run', '--disable-background-networking', '--disable-component-update',
+         '--disable-sync', f'--user-data-dir={profile}', f'--virtual-time-budget={virtual_ms}',
+         '--dump-dom', url],
+        capture_output=True, text=True, timeout=120)
+    title = re.search(r'<title>(.*?)</title>', run.stdout)
+    assert title, run.stderr[-2000:]
+    return run.stdout, title.group(1)
+
+
 @needs(CHROMIUM is not None, 'needs chromium (.ci/install_js.sh)')
 @pytest.mark.slow
 def test_browser_example_draws(models, server, tmp_path):
     base, model_path = server
     model = models[True]
     sketch_js.export_sketch_rnn_js(model, model_path, Z, scale_factor=SCALE_FACTOR, name='random')
-    profile = tmp_path / 'profile'
-    profile.mkdir()
-    run = subprocess.run(
-        [CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
-         '--no-first-run', '--disable-background-networking', '--disable-component-update',
-         '--disable-sync', f'--user-data-dir={profile}', '--virtual-time-budget=30000',
-         '--dump-dom', f'{base}/examples/browser/index.html?model=/model.json'],
-        capture_output=True, text=True, timeout=120)
-    title = re.search(r'<title>(.*?)</title>', run.stdout)
-    assert title, run.stderr[-2000:]
-    drawn = re.search(r'data-strokes="(\d+)"', run.stdout)
-    assert drawn, title.group(1)
+    dom, title = chromium_dom(f'{base}/examples/browser/index.html?model=/model.json',
+                              tmp_path, virtual_ms=30000)
+    drawn = re.search(r'data-strokes="(\d+)"', dom)
+    assert drawn, title
     assert int(drawn.group(1)) > 0
-    assert title.group(1) == f'random: drew {drawn.group(1)} strokes'
+    assert title == f'random: drew {drawn.group(1)} strokes'
 
 
 # --------------------------------------------------------------------------
@@ -284,18 +292,10 @@ def test_drawing_page_finishes_what_you_draw(page_server, tmp_path, model):
     points after your strokes each time, and the picker lists the exports."""
     page = f'/examples/browser/draw.html?model={model}'
     query = urllib.parse.urlencode(dict(page=page, lines=json.dumps(ZIGZAG), then='another,clear'))
-    profile = tmp_path / 'profile'
-    profile.mkdir()
-    run = subprocess.run(
-        [CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
-         '--no-first-run', '--disable-background-networking', '--disable-component-update',
-         '--disable-sync', f'--user-data-dir={profile}', '--virtual-time-budget=60000',
-         '--dump-dom', f'{page_server}/tests/js/draw_test.html?{query}'],
-        capture_output=True, text=True, timeout=120)
-    title = re.search(r'<title>(.*?)</title>', run.stdout)
-    assert title, run.stderr[-2000:]
-    assert title.group(1).startswith('done: '), title.group(1)
-    first, another, cleared = json.loads(title.group(1)[len('done: '):].replace('&quot;', '"'))
+    _, title = chromium_dom(f'{page_server}/tests/js/draw_test.html?{query}', tmp_path,
+                            virtual_ms=60000)
+    assert title.startswith('done: '), title
+    first, another, cleared = json.loads(title[len('done: '):].replace('&quot;', '"'))
     points = sum(len(line) for line in ZIGZAG)
     assert first['state'] == 'done' and first['endings'] == 1
     assert first['userPoints'] == points and 0 < first['modelPoints'] <= 40
