@@ -67,16 +67,11 @@ def decoder_savings(data_dir, name, hparams):
 
 def validation_scalars(folder):
     """{tag: {step: value}} of the run's validation events."""
-    import tensorflow as tf
+    from sketchgen.runs import read_scalars
     result = {}
-    for path in glob.glob(os.path.join(folder, '*', 'exp', 'tensorboard', 'validation',
-                                       'events.out.tfevents.*')):
-        for record in tf.data.TFRecordDataset(path):
-            event = tf.compat.v1.Event.FromString(record.numpy())
-            for value in event.summary.value:
-                number = (float(tf.make_ndarray(value.tensor)) if value.HasField('tensor')
-                          else value.simple_value)
-                result.setdefault(value.tag, {})[event.step] = number
+    for events in glob.glob(os.path.join(folder, '*', 'exp', 'tensorboard', 'validation')):
+        for tag, values in read_scalars(events).items():
+            result.setdefault(tag, {}).update(values)
     return result
 
 

@@ -1,4 +1,6 @@
-"""`seq2seqVAE_train.py --list`: one line per experiment folder under a root."""
+"""`seq2seqVAE_train.py --list`: one line per experiment folder under a root;
+a run's TensorBoard scalars read back."""
+import glob
 import os
 
 from sketchgen import tf_settings  # noqa: F401  (first: TensorFlow's CPU options)
@@ -35,3 +37,17 @@ def list_runs(root):
     widths = [max(len(row[i]) for row in rows if len(row) > i) for i in range(len(COLUMNS))]
     return ['  '.join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
             for row in rows]
+
+
+def read_scalars(folder):
+    """{tag: {step: value}} of the TensorBoard event files in `folder` (a
+    run's tensorboard/train or tensorboard/validation)."""
+    result = {}
+    for path in glob.glob(os.path.join(folder, 'events.out.tfevents.*')):
+        for record in tf.data.TFRecordDataset(path):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                number = (float(tf.make_ndarray(value.tensor)) if value.HasField('tensor')
+                          else value.simple_value)
+                result.setdefault(value.tag, {})[event.step] = number
+    return result

@@ -20,6 +20,7 @@ import tensorflow as tf
 import seq2seqVAE as S
 import seq2seqVAE_train as T
 from sketchgen import experiment, trainer as training
+from sketchgen.runs import read_scalars as scalars
 from cli import one_line_error, run_main
 from loopback import QuietHandler, serving
 from experiment_files import checkpoint_values, copy_experiment, latest_checkpoint
@@ -86,17 +87,6 @@ def kl_weight_at(step):
     return 0.5 - (0.5 - 0.01) * 0.8 ** step
 
 
-def scalars(folder):
-    """{tag: {step: value}} from the TensorBoard event files in folder."""
-    result = {}
-    for path in glob.glob(os.path.join(folder, 'events.out.tfevents.*')):
-        for record in tf.data.TFRecordDataset(path):
-            event = tf.compat.v1.Event.FromString(record.numpy())
-            for value in event.summary.value:
-                number = (float(tf.make_ndarray(value.tensor)) if value.HasField('tensor')
-                          else value.simple_value)
-                result.setdefault(value.tag, {})[event.step] = number
-    return result
 
 
 # ---------------------------------------------------------------------------
