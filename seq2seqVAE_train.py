@@ -121,19 +121,20 @@ def evaluate(folder, data_dir=None):
     from sketchgen.experiment import Experiment  # TensorFlow from here on
     from sketchgen.loading import load_dataset
     from sketchgen.model import evaluate_costs
-    from sketchgen.trainer import TEST, VALID
+    from sketchgen.trainer import TEST, VALID, measure, noise_seed
     experiment = Experiment(folder)
     hps, settings = experiment.read_run()
     _, valid_set, test_set, _ = load_dataset(data_dir or settings.data_dir, hps, seed=0)
     model = experiment.load_model()
     best_step = experiment.progress()[2] or 0
     for name, data, split in (('valid', valid_set, VALID), ('test', test_set, TEST)):
-        noise = (settings.seed, best_step, split)
-        for label, options in (('', {}), (' (z = posterior mean)', dict(use_mean_z=True)),
-                               (' (pen loss masked)', dict(mask_pen_loss=True))):
-            costs = evaluate_costs(model, data, noise_seed=noise, **options)
-            print(f'{name}{label}: cost {costs["cost"]:.4f} r_cost {costs["r_cost"]:.4f} '
-                  f'kl_cost {costs["kl_cost"]:.4f}')
+        costs = measure(model, data, settings.seed, best_step, split)
+        masked = evaluate_costs(model, data, mask_pen_loss=True,
+                                noise_seed=noise_seed(settings.seed, best_step, split))
+        for label, cost in (('', costs['sampled_z']), (' (z = posterior mean)', costs['mean_z']),
+                            (' (pen loss masked)', masked)):
+            print(f'{name}{label}: cost {cost["cost"]:.4f} r_cost {cost["r_cost"]:.4f} '
+                  f'kl_cost {cost["kl_cost"]:.4f}')
     score = quality.score(model, data_dir or settings.data_dir, test_set.scale_factor)
     if score is not None:  # several data sets, or one that labels its sketches
         print('\n'.join(score.lines()))

@@ -30,7 +30,7 @@ from sketchgen.messages import first_line
 from sketchgen.model import Seq2seqModel, evaluate_costs, make_optimizer
 
 LOG_EVERY = 20  # steps between training summaries, as Magenta
-VALID, TEST = 0, 1  # which split's validation noise (see Trainer.measure)
+VALID, TEST = 0, 1  # which split's validation noise (see measure)
 _DRAWING = threading.Lock()  # a batch is drawn whole: an ended fit's prefetch may still draw
 
 
@@ -264,21 +264,11 @@ class Trainer:
             for name in ('lr', 'kl_weight', 'grad_norm'):
                 tf.summary.scalar(name, logs[name])
 
-    def measure(self, data, step, split):
-        """{measure: costs} of `data`: 'sampled_z', Magenta's (z drawn with the
-        noise of (seed, step, split), so a resumed run validates as an
-        uninterrupted one), and 'mean_z', at the posterior mean (the same for
-        a decoder-only model)."""
-        sampled = evaluate_costs(self.model, data, noise_seed=(self.seed, step, split))
-        mean = (evaluate_costs(self.model, data, use_mean_z=True) if self.hps.conditional
-                else sampled)
-        return dict(sampled_z=sampled, mean_z=mean)
-
     def validate(self):
         step, model = self.step, self.model
         now = time.time()
         steps_per_second = (step - self.last_step) / max(now - self.last_time, 1e-9)
-        valid = self.measure(self.valid_set, step, VALID)
+        valid = measure(model, self.valid_set, self.seed, step, VALID)
         cost = valid[self.best_on]['cost']
         if not math.isfinite(cost):
             self.stop_message = f'valid cost became NaN or inf at step {step}; stopped'
@@ -296,7 +286,7 @@ class Trainer:
         if cost < float(self.best_valid_cost.numpy()):
             self.best_valid_cost.assign(cost)
             self.best_step.assign(step)
-            test = self.measure(self.test_set, step, TEST)
+            test = measure(model, self.test_set, self.seed, step, TEST)
             scalars.update(_scalars('test', test))
             line += f'; new best, test cost {test["sampled_z"]["cost"]:.4f}'
             if self.chief:
@@ -399,6 +389,21 @@ def signals_to(handler, signals=(signal.SIGINT, signal.SIGTERM)):
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def measure(model, data, seed, step, split):
+    """{measure: costs} of `data` as a run validates at `step`: 'sampled_z',
+    Magenta's (z drawn with noise_seed's noise, so a resumed run validates as
+    an uninterrupted one and --evaluate repeats it), and 'mean_z', at the
+    posterior mean (the same for a decoder-only model)."""
+    sampled = evaluate_costs(model, data, noise_seed=noise_seed(seed, step, split))
+    mean = evaluate_costs(model, data, use_mean_z=True) if model.hps.conditional else sampled
+    return dict(sampled_z=sampled, mean_z=mean)
+
+
+def noise_seed(seed, step, split):
+    """evaluate_costs' noise_seed for a run's validation of `split` at `step`."""
+    return seed, step, split
 
 
 def _scalars(split, measures):
